@@ -1,0 +1,86 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "facts/fact.hpp"
+#include "facts/sse.hpp"
+#include "facts/subscriber.hpp"
+
+namespace facts {
+
+/** Represents where a stream resumes, read from its Last-Event-ID header. */
+struct resume_point {
+  std::uint64_t after = 0;  ///< replay the facts with seq > after
+  bool reset = false;       ///< the id was unusable: replay everything as a `reset` event
+};
+
+/**
+ * Reads Last-Event-ID against the newest seq: absent means a new client (everything), a number
+ * up to `last_seq` resumes after it, anything else (not a number, ahead of us) is a reset.
+ */
+resume_point parse_last_event_id(std::optional<std::string_view> header, std::uint64_t last_seq);
+
+/**
+ * Represents the hub between stored facts and live streams: it keeps the newest facts for
+ * replay, the set of subscribers, and fans each new fact out to all of them. It never touches a
+ * socket; under its lock it only calls subscriber methods, which merely post.
+ */
+class broadcaster {
+ public:
+  /// `recent`: facts already stored, oldest first. `replay_limit`: most facts a snapshot holds
+  /// (0 = all of them).
+  broadcaster(std::vector<fact> recent, std::size_t replay_limit);
+
+  broadcaster(broadcaster const&) = delete;
+  broadcaster& operator=(broadcaster const&) = delete;
+
+  /**
+   * Registers `sub` and returns the snapshot it must send before anything delivered to it, in
+   * the same critical section as publish(): every later fact reaches it exactly once, none
+   * twice. `last_event_id` is read against the newest seq under the same lock (see
+   * parse_last_event_id). Returns nullptr once shutdown() has begun.
+   */
+  frame subscribe(std::shared_ptr<subscriber> const& sub,
+                  std::optional<std::string_view> last_event_id);
+
+  /// Removes `sub`. Idempotent. Must not be called from inside a subscriber method.
+  void unsubscribe(subscriber const* sub);
+
+  /// Fans out facts that are already stored, in seq order; called by one writer at a time.
+  void publish(std::vector<fact> const& batch);
+
+  /// Gives every stream the shared heartbeat frame; each decides whether it was idle.
+  void heartbeat();
+
+  /// Closes every stream and refuses new ones.
+  void shutdown();
+
+  std::size_t client_count() const;
+  std::uint64_t last_seq() const;
+
+  /// How many snapshot frames were serialized: once per seq for new clients, not per client.
+  std::uint64_t snapshots_built() const;
+
+ private:
+  frame snapshot_locked(resume_point from);
+
+  mutable std::mutex mutex_;  // guards every member below
+  std::deque<fact> recent_;   // newest facts, oldest first, at most replay_limit_ (0: no bound)
+  std::size_t replay_limit_;
+  std::uint64_t last_seq_ = 0;
+  frame full_snapshot_;  // cached snapshot for new clients; reset by publish()
+  std::uint64_t snapshots_built_ = 0;
+  frame heartbeat_frame_;
+  bool shut_down_ = false;
+  std::unordered_map<subscriber const*, std::weak_ptr<subscriber>> subscribers_;
+};
+
+}  // namespace facts

@@ -1,0 +1,43 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "facts/limits.hpp"
+
+namespace facts {
+
+/** Represents the daemon's whole configuration: one immutable value, parsed once at startup. */
+struct config {
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 3001;
+  unsigned threads = 0;  ///< 0 until parsed; then at least 1
+  std::string web_root;  ///< empty: serve the page compiled into the binary
+  std::chrono::seconds heartbeat{15};
+  std::chrono::milliseconds retry{2000};
+  std::vector<std::string> cors_origins{"*"};
+  std::string store_url = "memory:";
+  std::string log_level = "info";
+  facts::limits limits;
+};
+
+/** Represents the outcome of parsing the command line: run with a config, or exit now. */
+struct config_result {
+  facts::config config;
+  bool exit_now = false;  ///< --help, --version or a bad flag
+  int exit_code = 0;      ///< 0 for --help/--version, 2 for a bad flag or value
+  std::string message;    ///< what to print: help text to stdout, an error line to stderr
+};
+
+/**
+ * Parses argv, with every flag also settable as FACTSD_<FLAG> in the environment.
+ * Never throws and never prints: the caller decides where the message goes.
+ */
+config_result parse_config(int argc, char const* const* argv);
+
+/** Splits "HOST:PORT" (or "[V6]:PORT"); returns false when it is not one. */
+bool parse_listen_address(std::string const& text, std::string& host, std::uint16_t& port);
+
+}  // namespace facts

@@ -1,0 +1,28 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace facts {
+
+/** Represents one stored fact: its sequence number and its JSON object as compact text. */
+struct fact {
+  std::uint64_t seq = 0;
+  std::string json;  ///< compact JSON, one line, fields in the order they were sent
+
+  friend bool operator==(fact const&, fact const&) = default;
+};
+
+/** Represents the outcome of validating a POST body: the compact JSON, or what was wrong. */
+struct fact_parse_result {
+  std::string json;
+  std::string error;  ///< empty when the body is a valid fact
+
+  bool ok() const { return error.empty(); }
+};
+
+/** Validates a POST /fact body: it must be one JSON object. Re-serializes it compactly. */
+fact_parse_result parse_fact(std::string_view body);
+
+}  // namespace facts

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "facts/broadcaster.hpp"
+#include "facts/store/fact_store.hpp"
+
+namespace facts {
+
+/**
+ * Represents the single writer between POST handlers and the store. Facts submitted from any
+ * thread are appended in batches (group commit) on the writer's own thread, then handed to the
+ * broadcaster in seq order, then acknowledged. A fact is never seen by a stream before it is
+ * stored, and never acknowledged before it is fanned out.
+ */
+class fact_writer {
+ public:
+  /// Called on the writer thread with the stored fact, or nullopt when it was not stored.
+  using completion = std::function<void(std::optional<fact>)>;
+
+  fact_writer(fact_store& store, broadcaster& hub);
+  ~fact_writer();
+
+  fact_writer(fact_writer const&) = delete;
+  fact_writer& operator=(fact_writer const&) = delete;
+
+  /// Queues one fact's JSON; `done` runs exactly once. After stop(), runs `done(nullopt)` at once.
+  void submit(std::string json, completion done);
+
+  /// Stores and acknowledges everything already submitted, then ends the thread.
+  void stop();
+
+ private:
+  struct pending {
+    std::string json;
+    completion done;
+  };
+
+  void run();
+  void commit(std::vector<pending>& batch);
+
+  fact_store& store_;
+  broadcaster& hub_;
+  std::mutex mutex_;              // guards queue_ and stopping_
+  std::condition_variable wake_;  // signalled on submit and stop
+  std::vector<pending> queue_;
+  bool stopping_ = false;
+  std::thread thread_;  // last: starts after the members it uses exist
+};
+
+}  // namespace facts

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "facts/http/net.hpp"
+
+namespace facts::http {
+
+/**
+ * Represents which origins may read from and post to us: `*` (anyone, never with credentials) or
+ * an exact list, where a listed Origin is echoed back with `Vary: Origin` and any other gets no
+ * Access-Control-Allow-Origin at all.
+ */
+class cors_policy {
+ public:
+  explicit cors_policy(std::vector<std::string> origins);
+
+  /// Adds the CORS headers every response carries, for a request from `origin` (may be empty).
+  void apply(bhttp::fields& out, std::string_view origin) const;
+
+  /// Adds what an OPTIONS preflight answer carries on top of apply().
+  void apply_preflight(bhttp::fields& out, std::string_view origin) const;
+
+ private:
+  bool any_ = false;
+  std::vector<std::string> origins_;
+};
+
+}  // namespace facts::http

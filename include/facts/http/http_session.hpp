@@ -1,0 +1,53 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+
+#include "facts/fact_writer.hpp"
+#include "facts/http/net.hpp"
+#include "facts/http/routes.hpp"
+#include "facts/limits.hpp"
+
+namespace facts::http {
+
+/** Represents what an HTTP connection needs from the server, shared by every connection. */
+struct session_context {
+  route_context routes;
+  broadcaster& hub;
+  fact_writer& writer;
+  limits const& lim;
+  std::chrono::milliseconds retry;
+};
+
+/**
+ * Represents one HTTP/1.1 connection: reads requests under size and time limits, routes them,
+ * writes answers, and on `GET /events` hands its socket to an sse_session.
+ */
+class http_session : public std::enable_shared_from_this<http_session> {
+ public:
+  http_session(tcp::socket&& socket, session_context const& ctx);
+
+  void run();
+
+ private:
+  void do_read();
+  void on_read(beast::error_code ec, std::size_t bytes);
+  void on_published(std::optional<fact> stored);
+  void do_write(response res);
+  void on_write(bool keep_alive, beast::error_code ec, std::size_t bytes);
+  void do_close();
+  void do_linger();
+  void on_linger(beast::error_code ec, std::size_t bytes);
+
+  static constexpr std::size_t linger_limit = 4 * 1024 * 1024;  // most we drain before closing
+
+  beast::tcp_stream stream_;
+  session_context const& ctx_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  request req_;                     // the request being answered
+  std::optional<response> res_;     // the response being written
+  std::size_t lingered_bytes_ = 0;  // drained after the last answer, bounded by linger_limit
+};
+
+}  // namespace facts::http

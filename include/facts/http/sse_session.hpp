@@ -1,0 +1,58 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "facts/broadcaster.hpp"
+#include "facts/http/net.hpp"
+#include "facts/limits.hpp"
+#include "facts/subscriber.hpp"
+
+namespace facts::http {
+
+/**
+ * Represents one open event stream. It queues the frames the broadcaster gives it, keeps one
+ * write in flight that sends everything queued as one gather write, cuts itself off when its
+ * queue outgrows the limit or a write stalls, and notices a peer that hangs up.
+ * All members are touched only on the connection's strand.
+ */
+class sse_session : public subscriber, public std::enable_shared_from_this<sse_session> {
+ public:
+  sse_session(beast::tcp_stream&& stream, broadcaster& hub, limits const& lim);
+  ~sse_session() override;
+
+  /// Subscribes and sends `header` (the HTTP response head plus retry line) and the snapshot.
+  /// Must run on the connection's strand.
+  void run(std::string header, std::optional<std::string> last_event_id);
+
+  void deliver(frame f) override;
+  void heartbeat(frame f) override;
+  void close() override;
+
+ private:
+  void on_deliver(frame f);
+  void on_heartbeat(frame f);
+  void enqueue(frame f, bool counts_against_limit);
+  void do_write();
+  void on_write(beast::error_code ec, std::size_t);
+  void do_wait_hangup();
+  void on_readable(beast::error_code ec);
+  void do_close(char const* reason);
+
+  beast::tcp_stream stream_;
+  broadcaster& hub_;
+  limits const& limits_;
+  std::string remote_;                      // peer address, for logs
+  std::vector<frame> queue_;                // frames waiting for the next write
+  std::vector<frame> in_flight_;            // frames the current write is sending
+  std::vector<net::const_buffer> buffers_;  // views of in_flight_ for the gather write
+  std::size_t queued_bytes_ = 0;            // bytes of live events in queue_ (not header, snapshot)
+  std::size_t in_flight_bytes_ = 0;         // bytes of live events in in_flight_
+  bool idle_since_tick_ = true;             // nothing written since the last heartbeat tick
+  bool closed_ = false;
+};
+
+}  // namespace facts::http

@@ -1,0 +1,62 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "facts/broadcaster.hpp"
+#include "facts/config.hpp"
+#include "facts/fact_writer.hpp"
+#include "facts/http/http_session.hpp"
+#include "facts/http/listener.hpp"
+#include "facts/http/static_files.hpp"
+#include "facts/store/fact_store.hpp"
+
+namespace facts {
+
+/**
+ * Represents the whole daemon: the composition root that owns the store, the broadcaster, the
+ * writer, the io_context and its threads. Tests run it in-process on port 0.
+ */
+class server {
+ public:
+  /// Opens the store and binds the listening socket; throws with a clear message when it cannot.
+  explicit server(config cfg);
+  ~server();
+
+  server(server const&) = delete;
+  server& operator=(server const&) = delete;
+
+  /// Starts the threads and the heartbeat; returns at once.
+  void start();
+
+  /// Blocks until SIGINT/SIGTERM or stop(), then shuts down cleanly.
+  void run_until_signal();
+
+  /// Stops accepting, ends every stream, stores what was submitted, joins the threads.
+  void stop();
+
+  std::uint16_t port() const;
+  broadcaster& hub() { return *hub_; }
+  fact_store& store() { return *store_; }
+
+ private:
+  void schedule_heartbeat();
+
+  config cfg_;
+  std::unique_ptr<fact_store> store_;
+  std::unique_ptr<broadcaster> hub_;
+  std::unique_ptr<fact_writer> writer_;
+  http::cors_policy cors_;
+  http::static_files files_;
+  std::unique_ptr<http::session_context> session_ctx_;
+  http::net::io_context ioc_;  // after everything sessions refer to: destroyed first
+  std::shared_ptr<http::listener> listener_;
+  http::net::steady_timer heartbeat_timer_;
+  std::vector<std::thread> threads_;
+  bool stopped_ = false;
+};
+
+}  // namespace facts

@@ -1,0 +1,24 @@
+#pragma once
+
+#include <mutex>
+
+#include "facts/store/fact_store.hpp"
+
+namespace facts {
+
+/** Represents a store that keeps facts in memory only: for tests and throwaway use. */
+class memory_store final : public fact_store {
+ public:
+  std::vector<fact> append(std::vector<std::string> const& jsons) override;
+  std::vector<fact> read_after(std::uint64_t after, std::size_t max) const override;
+  std::vector<fact> read_latest(std::size_t max) const override;
+  std::uint64_t last_seq() const override;
+  std::uint64_t count() const override;
+  std::string describe() const override { return "memory:"; }
+
+ private:
+  mutable std::mutex mutex_;  // guards facts_
+  std::vector<fact> facts_;   // facts_[i].seq == i + 1
+};
+
+}  // namespace facts

@@ -1,0 +1,103 @@
+#include "facts/broadcaster.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+namespace facts {
+
+resume_point parse_last_event_id(std::optional<std::string_view> header, std::uint64_t last_seq) {
+  if (!header) return {0, false};
+  std::uint64_t id = 0;
+  auto const* begin = header->data();
+  auto const* end = begin + header->size();
+  auto [stop, ec] = std::from_chars(begin, end, id);
+  if (header->empty() || ec != std::errc{} || stop != end || id > last_seq) return {0, true};
+  return {id, false};
+}
+
+broadcaster::broadcaster(std::vector<fact> recent, std::size_t replay_limit)
+    : replay_limit_(replay_limit),
+      heartbeat_frame_(std::make_shared<std::string const>(make_heartbeat())) {
+  if (replay_limit_ != 0 && recent.size() > replay_limit_)
+    recent.erase(recent.begin(), recent.end() - static_cast<std::ptrdiff_t>(replay_limit_));
+  if (!recent.empty()) last_seq_ = recent.back().seq;
+  recent_.assign(std::make_move_iterator(recent.begin()), std::make_move_iterator(recent.end()));
+}
+
+frame broadcaster::subscribe(std::shared_ptr<subscriber> const& sub,
+                             std::optional<std::string_view> last_event_id) {
+  std::lock_guard lock(mutex_);
+  if (shut_down_) return nullptr;
+  subscribers_.insert_or_assign(sub.get(), sub);
+  return snapshot_locked(parse_last_event_id(last_event_id, last_seq_));
+}
+
+frame broadcaster::snapshot_locked(resume_point from) {
+  bool const everything = from.reset || from.after == 0;
+  if (everything && !from.reset && full_snapshot_) return full_snapshot_;
+
+  // recent_ holds consecutive seqs, so the first fact after `from.after` is found by offset.
+  auto first = recent_.begin();
+  if (!everything && !recent_.empty() && from.after >= recent_.front().seq)
+    first += static_cast<std::ptrdiff_t>(from.after - recent_.front().seq + 1);
+  std::vector<fact> const facts(first, recent_.end());
+  auto built = std::make_shared<std::string const>(make_snapshot(facts, last_seq_, from.reset));
+  ++snapshots_built_;
+  if (everything && !from.reset) full_snapshot_ = built;
+  return built;
+}
+
+void broadcaster::unsubscribe(subscriber const* sub) {
+  std::lock_guard lock(mutex_);
+  subscribers_.erase(sub);
+}
+
+void broadcaster::publish(std::vector<fact> const& batch) {
+  if (batch.empty()) return;
+  // One frame for the whole batch: every stream gets it with a single post and a single write.
+  std::string bytes;
+  for (auto const& f : batch)
+    bytes += make_event(f);
+  auto const shared = std::make_shared<std::string const>(std::move(bytes));
+
+  std::lock_guard lock(mutex_);
+  for (auto const& f : batch)
+    recent_.push_back(f);
+  while (replay_limit_ != 0 && recent_.size() > replay_limit_)
+    recent_.pop_front();
+  last_seq_ = batch.back().seq;
+  full_snapshot_.reset();
+  // Posting under the lock keeps every stream in seq order; deliver() only posts.
+  for (auto const& [key, weak] : subscribers_)
+    if (auto sub = weak.lock()) sub->deliver(shared);
+}
+
+void broadcaster::heartbeat() {
+  std::lock_guard lock(mutex_);
+  for (auto const& [key, weak] : subscribers_)
+    if (auto sub = weak.lock()) sub->heartbeat(heartbeat_frame_);
+}
+
+void broadcaster::shutdown() {
+  std::lock_guard lock(mutex_);
+  shut_down_ = true;
+  for (auto const& [key, weak] : subscribers_)
+    if (auto sub = weak.lock()) sub->close();
+}
+
+std::size_t broadcaster::client_count() const {
+  std::lock_guard lock(mutex_);
+  return subscribers_.size();
+}
+
+std::uint64_t broadcaster::last_seq() const {
+  std::lock_guard lock(mutex_);
+  return last_seq_;
+}
+
+std::uint64_t broadcaster::snapshots_built() const {
+  std::lock_guard lock(mutex_);
+  return snapshots_built_;
+}
+
+}  // namespace facts

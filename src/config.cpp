@@ -1,0 +1,122 @@
+#include "facts/config.hpp"
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <charconv>
+#include <thread>
+
+namespace facts {
+
+bool parse_listen_address(std::string const& text, std::string& host, std::uint16_t& port) {
+  auto const colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) return false;
+  std::string h = text.substr(0, colon);
+  if (h.front() == '[') {
+    if (h.size() < 3 || h.back() != ']') return false;
+    h = h.substr(1, h.size() - 2);
+  } else if (h.find(':') != std::string::npos) {
+    return false;  // a bare IPv6 address is ambiguous without brackets
+  }
+  unsigned value = 0;
+  auto const digits = std::string_view(text).substr(colon + 1);
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (ec != std::errc{} || end != digits.data() + digits.size() || value > 65535) return false;
+  host = std::move(h);
+  port = static_cast<std::uint16_t>(value);
+  return true;
+}
+
+namespace {
+
+bool has_line_break(std::string const& s) {
+  return s.find_first_of("\r\n") != std::string::npos || s.find('\0') != std::string::npos;
+}
+
+// Collapses CLI11's multi-line messages into the one line the daemon promises on stderr.
+std::string one_line(std::string text) {
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  while (!text.empty() && text.back() == ' ')
+    text.pop_back();
+  return text;
+}
+
+}  // namespace
+
+config_result parse_config(int argc, char const* const* argv) {
+  config_result result;
+  config& cfg = result.config;
+  std::string listen = "127.0.0.1:3001";
+  long long heartbeat_s = cfg.heartbeat.count();
+  long long retry_ms = cfg.retry.count();
+  std::vector<std::string> origins;
+
+  CLI::App app{"factsd: a Server-Sent Events facts server", "factsd"};
+  app.set_version_flag("--version", std::string("factsd ") + FACTS_VERSION);
+  app.option_defaults()->always_capture_default();
+  app.add_option("--listen", listen, "HOST:PORT to listen on")->envname("FACTSD_LISTEN");
+  app.add_option("--threads", cfg.threads, "I/O threads (default: hardware threads)")
+      ->envname("FACTSD_THREADS")
+      ->check(CLI::Range(1u, 256u));
+  app.add_option("--web-root", cfg.web_root,
+                 "serve the page from this directory instead of the copy built in")
+      ->envname("FACTSD_WEB_ROOT")
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--heartbeat", heartbeat_s, "seconds between heartbeat comments on idle streams")
+      ->envname("FACTSD_HEARTBEAT")
+      ->check(CLI::Range(1LL, 3600LL));
+  app.add_option("--retry", retry_ms, "reconnection delay sent to clients as retry:, in ms")
+      ->envname("FACTSD_RETRY")
+      ->check(CLI::Range(0LL, 3600000LL));
+  app.add_option("--cors-origin", origins,
+                 "origin allowed to read and post (repeatable; default *)")
+      ->envname("FACTSD_CORS_ORIGIN")
+      ->delimiter(',');
+  app.add_option("--store", cfg.store_url, "where facts live: memory:")->envname("FACTSD_STORE");
+  app.add_option("--max-fact-bytes", cfg.limits.max_fact_bytes, "largest POST /fact body")
+      ->envname("FACTSD_MAX_FACT_BYTES")
+      ->check(CLI::Range(std::size_t{2}, std::size_t{64} << 20));
+  app.add_option("--log-level", cfg.log_level, "trace, debug, info, warn, error, critical, off")
+      ->envname("FACTSD_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+
+  try {
+    app.parse(argc, argv);
+  } catch (CLI::CallForHelp const&) {
+    result.exit_now = true;
+    result.message = app.help();
+    return result;
+  } catch (CLI::CallForVersion const&) {
+    result.exit_now = true;
+    result.message = app.version() + "\n";
+    return result;
+  } catch (CLI::ParseError const& e) {
+    result.exit_now = true;
+    result.exit_code = 2;
+    result.message = "factsd: " + one_line(e.what());
+    return result;
+  }
+
+  auto fail = [&](std::string message) {
+    result.exit_now = true;
+    result.exit_code = 2;
+    result.message = "factsd: " + std::move(message);
+    return result;
+  };
+  if (!parse_listen_address(listen, cfg.listen_host, cfg.listen_port))
+    return fail("--listen: '" + listen + "' is not HOST:PORT");
+  for (auto const& origin : origins) {
+    if (origin.empty() || has_line_break(origin) || origin.find(' ') != std::string::npos)
+      return fail("--cors-origin: '" + origin + "' is not an origin");
+  }
+  if (!origins.empty()) {
+    if (origins.size() > 1 && std::find(origins.begin(), origins.end(), "*") != origins.end())
+      return fail("--cors-origin: '*' cannot be combined with other origins");
+    cfg.cors_origins = origins;
+  }
+  if (cfg.threads == 0) cfg.threads = std::max(1u, std::thread::hardware_concurrency());
+  cfg.heartbeat = std::chrono::seconds(heartbeat_s);
+  cfg.retry = std::chrono::milliseconds(retry_ms);
+  return result;
+}
+
+}  // namespace facts

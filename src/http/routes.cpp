@@ -1,0 +1,169 @@
+#include "facts/http/routes.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace facts::http {
+
+namespace {
+
+std::string_view origin_of(request_header const& req) {
+  auto const it = req.find(bhttp::field::origin);
+  return it == req.end() ? std::string_view{} : std::string_view(it->value());
+}
+
+// A header alone has no keep_alive(); this is the same rule Beast's message applies.
+bool wants_keep_alive(request_header const& req) {
+  auto const it = req.find(bhttp::field::connection);
+  if (it == req.end()) return req.version() >= 11;
+  bhttp::token_list const tokens{it->value()};
+  if (req.version() >= 11)
+    return !std::any_of(tokens.begin(), tokens.end(),
+                        [](auto t) { return beast::iequals(t, "close"); });
+  return std::any_of(tokens.begin(), tokens.end(),
+                     [](auto t) { return beast::iequals(t, "keep-alive"); });
+}
+
+response make_response(bhttp::status status, request_header const& req, cors_policy const& cors,
+                       std::string_view content_type, std::string body) {
+  response res{status, req.version()};
+  res.set(bhttp::field::server, "factsd/" FACTS_VERSION);
+  if (!content_type.empty()) res.set(bhttp::field::content_type, content_type);
+  cors.apply(res, origin_of(req));
+  res.keep_alive(wants_keep_alive(req));
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+response method_not_allowed(request_header const& req, cors_policy const& cors,
+                            std::string_view allow) {
+  auto res = error_response(bhttp::status::method_not_allowed,
+                            "method " + std::string(req.method_string()) + " is not allowed here",
+                            req, cors);
+  res.set(bhttp::field::allow, allow);
+  return res;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    return std::tolower(static_cast<unsigned char>(x)) ==
+           std::tolower(static_cast<unsigned char>(y));
+  });
+}
+
+// True for `application/json`, with any parameters (`; charset=utf-8`) and any case.
+bool is_json_media_type(std::string_view content_type) {
+  auto type = content_type.substr(0, content_type.find(';'));
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t'))
+    type.remove_suffix(1);
+  while (!type.empty() && (type.front() == ' ' || type.front() == '\t'))
+    type.remove_prefix(1);
+  return iequals(type, "application/json");
+}
+
+route_decision respond(response res) {
+  return {route_decision::action::respond, std::move(res), {}};
+}
+
+route_decision open_stream(request const& req, route_context const& ctx) {
+  response res{bhttp::status::ok, req.version()};
+  res.set(bhttp::field::server, "factsd/" FACTS_VERSION);
+  res.set(bhttp::field::content_type, "text/event-stream");
+  res.set(bhttp::field::cache_control, "no-cache, no-transform");
+  res.set("X-Accel-Buffering", "no");
+  ctx.cors.apply(res, origin_of(req));
+  // The body runs until the connection closes: no length, no chunking.
+  res.keep_alive(false);
+  return {route_decision::action::open_stream, std::move(res), {}};
+}
+
+route_decision publish(request const& req, route_context const& ctx) {
+  auto const type = req.find(bhttp::field::content_type);
+  if (type == req.end() || !is_json_media_type(type->value()))
+    return respond(error_response(bhttp::status::unsupported_media_type,
+                                  "Content-Type must be application/json", req, ctx.cors));
+  auto parsed = parse_fact(req.body());
+  if (!parsed.ok())
+    return respond(error_response(bhttp::status::bad_request, parsed.error, req, ctx.cors));
+  return {route_decision::action::publish, {}, std::move(parsed.json)};
+}
+
+route_decision status(request const& req, route_context const& ctx) {
+  auto const uptime = std::chrono::duration_cast<std::chrono::seconds>(
+      std::chrono::steady_clock::now() - ctx.started);
+  // Spaced like the tutorial prints it; still one line of plain JSON.
+  std::string body = "{\"clients\": " + std::to_string(ctx.hub.client_count()) +
+                     ", \"facts\": " + std::to_string(ctx.store.count()) +
+                     ", \"last_id\": " + std::to_string(ctx.hub.last_seq()) +
+                     ", \"uptime_seconds\": " + std::to_string(uptime.count()) + "}";
+  return respond(
+      make_response(bhttp::status::ok, req, ctx.cors, "application/json", std::move(body)));
+}
+
+route_decision static_file(request const& req, route_context const& ctx) {
+  auto const path = web_path(req.target());
+  auto bytes = path ? ctx.files.read(*path) : std::nullopt;
+  if (!bytes)
+    return respond(error_response(bhttp::status::not_found,
+                                  "no such path: " + std::string(req.target()), req, ctx.cors));
+  auto res = make_response(bhttp::status::ok, req, ctx.cors, mime_type(*path), std::move(*bytes));
+  if (req.method() == bhttp::verb::head) res.body().clear();  // keeps the Content-Length
+  return respond(std::move(res));
+}
+
+}  // namespace
+
+response error_response(bhttp::status status, std::string_view message, request_header const& req,
+                        cors_policy const& cors) {
+  // The message goes through the JSON encoder so quotes and control bytes stay escaped.
+  nlohmann::json const body = {{"error", message}};
+  return make_response(status, req, cors, "application/json",
+                       body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+response fact_created(fact const& f, request_header const& req, cors_policy const& cors) {
+  auto res = make_response(bhttp::status::created, req, cors, "application/json", f.json);
+  res.set(bhttp::field::location, "/facts/" + std::to_string(f.seq));
+  return res;
+}
+
+route_decision route_request(request const& req, route_context const& ctx) {
+  auto const target = std::string_view(req.target());
+  auto const path = target.substr(0, target.find('?'));
+  auto const method = req.method();
+
+  if (method == bhttp::verb::options) {
+    auto res = make_response(bhttp::status::no_content, req, ctx.cors, {}, {});
+    ctx.cors.apply_preflight(res, origin_of(req));
+    return respond(std::move(res));
+  }
+  if (path == "/events") {
+    if (method != bhttp::verb::get)
+      return respond(method_not_allowed(req, ctx.cors, "GET, OPTIONS"));
+    return open_stream(req, ctx);
+  }
+  if (path == "/fact") {
+    if (method != bhttp::verb::post)
+      return respond(method_not_allowed(req, ctx.cors, "POST, OPTIONS"));
+    return publish(req, ctx);
+  }
+  if (path == "/status") {
+    if (method != bhttp::verb::get && method != bhttp::verb::head)
+      return respond(method_not_allowed(req, ctx.cors, "GET, HEAD, OPTIONS"));
+    return status(req, ctx);
+  }
+  if (method != bhttp::verb::get && method != bhttp::verb::head)
+    return respond(method_not_allowed(req, ctx.cors, "GET, HEAD, OPTIONS"));
+  return static_file(req, ctx);
+}
+
+std::string stream_header_bytes(response const& res) {
+  std::ostringstream out;
+  out << res.base();
+  return std::move(out).str();
+}
+
+}  // namespace facts::http

@@ -1,0 +1,133 @@
+#include "facts/http/sse_session.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace facts::http {
+
+sse_session::sse_session(beast::tcp_stream&& stream, broadcaster& hub, limits const& lim)
+    : stream_(std::move(stream)), hub_(hub), limits_(lim) {
+  beast::error_code ec;
+  auto const endpoint = stream_.socket().remote_endpoint(ec);
+  if (!ec) remote_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+}
+
+sse_session::~sse_session() {
+  spdlog::debug("[sse {}] closed", remote_);
+}
+
+void sse_session::run(std::string header, std::optional<std::string> last_event_id) {
+  auto snapshot = hub_.subscribe(shared_from_this(), last_event_id);
+  if (!snapshot) return do_close("server shutting down");
+  spdlog::debug("[sse {}] open", remote_);
+  beast::error_code ec;
+  stream_.socket().non_blocking(true, ec);  // so the hang-up read below can never block
+  // Header, retry line and snapshot go out in the first write. Frames delivered after
+  // subscribe() are posted to this strand, so they can only queue behind these.
+  enqueue(std::make_shared<std::string const>(std::move(header)), false);
+  enqueue(std::move(snapshot), false);
+  do_write();
+  do_wait_hangup();
+}
+
+void sse_session::deliver(frame f) {
+  net::post(stream_.get_executor(), [self = shared_from_this(), f = std::move(f)]() mutable {
+    self->on_deliver(std::move(f));
+  });
+}
+
+void sse_session::heartbeat(frame f) {
+  net::post(stream_.get_executor(), [self = shared_from_this(), f = std::move(f)]() mutable {
+    self->on_heartbeat(std::move(f));
+  });
+}
+
+void sse_session::close() {
+  net::post(stream_.get_executor(), [self = shared_from_this()] { self->do_close("shutdown"); });
+}
+
+void sse_session::on_deliver(frame f) {
+  if (closed_) return;
+  enqueue(std::move(f), true);
+  auto const queued = queued_bytes_ + in_flight_bytes_;
+  if (queued > limits_.max_queue_bytes) {
+    spdlog::info("[sse {}] cut off: {} bytes queued, more than --max-queue-bytes {}", remote_,
+                 queued, limits_.max_queue_bytes);
+    return do_close("slow");
+  }
+  do_write();
+}
+
+void sse_session::on_heartbeat(frame f) {
+  if (closed_) return;
+  bool const idle = idle_since_tick_ && in_flight_.empty() && queue_.empty();
+  idle_since_tick_ = true;
+  if (!idle) return;
+  enqueue(std::move(f), false);
+  do_write();
+}
+
+void sse_session::enqueue(frame f, bool counts_against_limit) {
+  if (counts_against_limit) queued_bytes_ += f->size();
+  queue_.push_back(std::move(f));
+}
+
+void sse_session::do_write() {
+  if (closed_ || !in_flight_.empty() || queue_.empty()) return;
+  // Everything queued goes out in one gather write: a stream that fell behind catches up in
+  // one system call instead of one per event.
+  in_flight_.swap(queue_);
+  in_flight_bytes_ = std::exchange(queued_bytes_, 0);
+  buffers_.clear();
+  for (auto const& f : in_flight_)
+    buffers_.emplace_back(net::buffer(*f));
+  idle_since_tick_ = false;
+  stream_.expires_after(limits_.write_timeout);
+  net::async_write(stream_, buffers_,
+                   beast::bind_front_handler(&sse_session::on_write, shared_from_this()));
+}
+
+void sse_session::on_write(beast::error_code ec, std::size_t) {
+  if (ec) {
+    if (ec == beast::error::timeout)
+      spdlog::info("[sse {}] cut off: a write took longer than {}s", remote_,
+                   limits_.write_timeout.count());
+    else
+      spdlog::debug("[sse {}] write failed: {}", remote_, ec.message());
+    return do_close("write failed");
+  }
+  in_flight_bytes_ = 0;
+  in_flight_.clear();
+  buffers_.clear();
+  do_write();
+}
+
+void sse_session::do_wait_hangup() {
+  // A stream's client sends nothing after its request; readability means it hung up (or sent
+  // junk, which we drop). Waiting needs no buffer, which matters at tens of thousands of streams.
+  stream_.socket().async_wait(
+      tcp::socket::wait_read,
+      beast::bind_front_handler(&sse_session::on_readable, shared_from_this()));
+}
+
+void sse_session::on_readable(beast::error_code ec) {
+  if (ec) return do_close("wait failed");
+  char scratch[256];
+  auto const n = stream_.socket().read_some(net::buffer(scratch), ec);
+  if (ec == net::error::would_block || ec == net::error::try_again) return do_wait_hangup();
+  if (ec || n == 0) return do_close("client closed");
+  do_wait_hangup();
+}
+
+void sse_session::do_close(char const* reason) {
+  if (closed_) return;
+  closed_ = true;
+  spdlog::debug("[sse {}] closing: {}", remote_, reason);
+  // Leave before anything else so /status drops at once; never called under the hub's lock.
+  hub_.unsubscribe(this);
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+  stream_.close();
+  queue_.clear();
+}
+
+}  // namespace facts::http
