@@ -15,8 +15,10 @@ resume_point parse_last_event_id(std::optional<std::string_view> header, std::ui
   return {id, false};
 }
 
-broadcaster::broadcaster(std::vector<fact> recent, std::size_t replay_limit)
+broadcaster::broadcaster(std::vector<fact> recent, std::size_t replay_limit,
+                         fact_store const* history)
     : replay_limit_(replay_limit),
+      history_(history),
       heartbeat_frame_(std::make_shared<std::string const>(make_heartbeat())) {
   if (replay_limit_ != 0 && recent.size() > replay_limit_)
     recent.erase(recent.begin(), recent.end() - static_cast<std::ptrdiff_t>(replay_limit_));
@@ -26,24 +28,58 @@ broadcaster::broadcaster(std::vector<fact> recent, std::size_t replay_limit)
 
 frame broadcaster::subscribe(std::shared_ptr<subscriber> const& sub,
                              std::optional<std::string_view> last_event_id) {
+  // A client resuming from before the replay window catches up from the store. That read is
+  // I/O, so it happens before taking the lock; the lock then only stitches it to the window.
+  std::vector<fact> older;
+  if (history_) {
+    std::uint64_t window_start = 0;
+    resume_point from;
+    {
+      std::lock_guard lock(mutex_);
+      window_start = window_start_locked();
+      from = parse_last_event_id(last_event_id, last_seq_);
+    }
+    if (!from.reset && from.after != 0 && from.after + 1 < window_start &&
+        window_start - 1 - from.after <= max_catch_up)
+      older = history_->read_after(from.after, window_start - 1 - from.after);
+  }
+
   std::lock_guard lock(mutex_);
   if (shut_down_) return nullptr;
   subscribers_.insert_or_assign(sub.get(), sub);
-  return snapshot_locked(parse_last_event_id(last_event_id, last_seq_));
+  return snapshot_locked(parse_last_event_id(last_event_id, last_seq_), older);
 }
 
-frame broadcaster::snapshot_locked(resume_point from) {
-  bool const everything = from.reset || from.after == 0;
-  if (everything && !from.reset && full_snapshot_) return full_snapshot_;
+std::uint64_t broadcaster::window_start_locked() const {
+  return recent_.empty() ? last_seq_ + 1 : recent_.front().seq;
+}
 
+frame broadcaster::snapshot_locked(resume_point from, std::vector<fact> const& older) {
+  bool const new_client = !from.reset && from.after == 0;
+  if (new_client && full_snapshot_) return full_snapshot_;
+
+  std::vector<fact> facts;
+  auto const window_start = window_start_locked();
+  if (!new_client && !from.reset && from.after + 1 < window_start) {
+    // Behind the window: the store read must reach the window without a hole, or we cannot
+    // promise this client every fact; then it starts over from the window, as a reset.
+    bool const stitched = !older.empty() && older.front().seq == from.after + 1 &&
+                          older.back().seq + 1 >= window_start;
+    if (stitched) {
+      for (auto const& f : older)
+        if (f.seq < window_start) facts.push_back(f);
+    } else {
+      from = {0, true};
+    }
+  }
   // recent_ holds consecutive seqs, so the first fact after `from.after` is found by offset.
   auto first = recent_.begin();
-  if (!everything && !recent_.empty() && from.after >= recent_.front().seq)
+  if (!from.reset && !recent_.empty() && from.after >= recent_.front().seq)
     first += static_cast<std::ptrdiff_t>(from.after - recent_.front().seq + 1);
-  std::vector<fact> const facts(first, recent_.end());
+  facts.insert(facts.end(), first, recent_.end());
   auto built = std::make_shared<std::string const>(make_snapshot(facts, last_seq_, from.reset));
   ++snapshots_built_;
-  if (everything && !from.reset) full_snapshot_ = built;
+  if (new_client) full_snapshot_ = built;
   return built;
 }
 

@@ -71,7 +71,15 @@ config_result parse_config(int argc, char const* const* argv) {
                  "origin allowed to read and post (repeatable; default *)")
       ->envname("FACTSD_CORS_ORIGIN")
       ->delimiter(',');
-  app.add_option("--store", cfg.store_url, "where facts live: memory:")->envname("FACTSD_STORE");
+  app.add_option("--store", cfg.store_url, "where facts live: sqlite:PATH or memory:")
+      ->envname("FACTSD_STORE");
+  std::string sync = "full";
+  app.add_option("--sync", sync, "full: fsync before acknowledging; normal: survive crashes only")
+      ->envname("FACTSD_SYNC")
+      ->check(CLI::IsMember({"full", "normal"}));
+  app.add_option("--replay-limit", cfg.replay_limit,
+                 "most facts in a new client's first event, the newest (0 = all)")
+      ->envname("FACTSD_REPLAY_LIMIT");
   app.add_option("--max-fact-bytes", cfg.limits.max_fact_bytes, "largest POST /fact body")
       ->envname("FACTSD_MAX_FACT_BYTES")
       ->check(CLI::Range(std::size_t{2}, std::size_t{64} << 20));
@@ -113,6 +121,11 @@ config_result parse_config(int argc, char const* const* argv) {
       return fail("--cors-origin: '*' cannot be combined with other origins");
     cfg.cors_origins = origins;
   }
+  if (!cfg.store_url.starts_with("sqlite:") && cfg.store_url != "memory:")
+    return fail("--store: '" + cfg.store_url + "' is not sqlite:PATH or memory:");
+  if (cfg.store_url == "sqlite:")
+    return fail("--store: sqlite: needs a path, e.g. sqlite:facts.db");
+  cfg.sync = sync == "full" ? sync_mode::full : sync_mode::normal;
   if (cfg.threads == 0) cfg.threads = std::max(1u, std::thread::hardware_concurrency());
   cfg.heartbeat = std::chrono::seconds(heartbeat_s);
   cfg.retry = std::chrono::milliseconds(retry_ms);

@@ -11,11 +11,11 @@ fact_writer::~fact_writer() {
   stop();
 }
 
-void fact_writer::submit(std::string json, completion done) {
+void fact_writer::submit(append_request request, completion done) {
   {
     std::lock_guard lock(mutex_);
     if (!stopping_) {
-      queue_.push_back({std::move(json), std::move(done)});
+      queue_.push_back({std::move(request), std::move(done)});
       wake_.notify_one();
       return;
     }
@@ -47,22 +47,27 @@ void fact_writer::run() {
 }
 
 void fact_writer::commit(std::vector<pending>& batch) {
-  std::vector<std::string> jsons;
-  jsons.reserve(batch.size());
+  std::vector<append_request> requests;
+  requests.reserve(batch.size());
   for (auto& p : batch)
-    jsons.push_back(std::move(p.json));
-  std::vector<fact> stored;
+    requests.push_back(std::move(p.request));
+  std::vector<append_result> results;
   try {
-    stored = store_.append(jsons);
+    results = store_.append(requests);
   } catch (std::exception const& e) {
     spdlog::error("[writer] storing {} facts failed: {}", batch.size(), e.what());
     for (auto& p : batch)
       p.done(std::nullopt);
     return;
   }
-  hub_.publish(stored);
+  // Fan out before acknowledging: a client that got its 201 can count on every stream having
+  // the fact queued.
+  std::vector<fact> created;
+  for (auto const& r : results)
+    if (r.what == append_result::outcome::created) created.push_back(r.stored);
+  hub_.publish(created);
   for (std::size_t i = 0; i < batch.size(); ++i)
-    batch[i].done(stored[i]);
+    batch[i].done(std::move(results[i]));
 }
 
 }  // namespace facts

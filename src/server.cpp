@@ -19,8 +19,9 @@ http::tcp::endpoint endpoint_of(config const& cfg) {
 
 server::server(config cfg)
     : cfg_(std::move(cfg)),
-      store_(make_store(cfg_.store_url)),
-      hub_(std::make_unique<broadcaster>(store_->read_latest(0), 0)),
+      store_(make_store(cfg_.store_url, cfg_.sync)),
+      hub_(std::make_unique<broadcaster>(store_->read_latest(cfg_.replay_limit), cfg_.replay_limit,
+                                         store_.get())),
       writer_(std::make_unique<fact_writer>(*store_, *hub_)),
       cors_(cfg_.cors_origins),
       files_(cfg_.web_root),

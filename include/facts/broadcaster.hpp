@@ -12,6 +12,7 @@
 
 #include "facts/fact.hpp"
 #include "facts/sse.hpp"
+#include "facts/store/fact_store.hpp"
 #include "facts/subscriber.hpp"
 
 namespace facts {
@@ -35,9 +36,15 @@ resume_point parse_last_event_id(std::optional<std::string_view> header, std::ui
  */
 class broadcaster {
  public:
-  /// `recent`: facts already stored, oldest first. `replay_limit`: most facts a snapshot holds
-  /// (0 = all of them).
-  broadcaster(std::vector<fact> recent, std::size_t replay_limit);
+  /// Most facts a resuming client catches up from the store beyond the replay window; a client
+  /// further behind gets a reset to the window instead.
+  static constexpr std::uint64_t max_catch_up = 100'000;
+
+  /// `recent`: facts already stored, oldest first. `replay_limit`: most facts a new client's
+  /// snapshot holds, the newest ones (0 = all). `history`: where a client that resumes from
+  /// before the window finds what it missed (nullptr: nowhere, it gets a reset).
+  broadcaster(std::vector<fact> recent, std::size_t replay_limit,
+              fact_store const* history = nullptr);
 
   broadcaster(broadcaster const&) = delete;
   broadcaster& operator=(broadcaster const&) = delete;
@@ -70,11 +77,13 @@ class broadcaster {
   std::uint64_t snapshots_built() const;
 
  private:
-  frame snapshot_locked(resume_point from);
+  frame snapshot_locked(resume_point from, std::vector<fact> const& older);
+  std::uint64_t window_start_locked() const;
 
   mutable std::mutex mutex_;  // guards every member below
   std::deque<fact> recent_;   // newest facts, oldest first, at most replay_limit_ (0: no bound)
   std::size_t replay_limit_;
+  fact_store const* history_;  // read outside mutex_ (it has its own lock); may be null
   std::uint64_t last_seq_ = 0;
   frame full_snapshot_;  // cached snapshot for new clients; reset by publish()
   std::uint64_t snapshots_built_ = 0;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "facts/limits.hpp"
+#include "facts/store/sync_mode.hpp"
 
 namespace facts {
 
@@ -18,7 +19,9 @@ struct config {
   std::chrono::seconds heartbeat{15};
   std::chrono::milliseconds retry{2000};
   std::vector<std::string> cors_origins{"*"};
-  std::string store_url = "memory:";
+  std::string store_url = "sqlite:facts.db";
+  sync_mode sync = sync_mode::full;
+  std::size_t replay_limit = 10'000;  ///< most facts in a new client's snapshot; 0 = all
   std::string log_level = "info";
   facts::limits limits;
 };

@@ -21,8 +21,9 @@ namespace facts {
  */
 class fact_writer {
  public:
-  /// Called on the writer thread with the stored fact, or nullopt when it was not stored.
-  using completion = std::function<void(std::optional<fact>)>;
+  /// Called on the writer thread with what became of the fact, or nullopt when the store
+  /// failed or the writer is stopped (nothing was stored).
+  using completion = std::function<void(std::optional<append_result>)>;
 
   fact_writer(fact_store& store, broadcaster& hub);
   ~fact_writer();
@@ -30,15 +31,15 @@ class fact_writer {
   fact_writer(fact_writer const&) = delete;
   fact_writer& operator=(fact_writer const&) = delete;
 
-  /// Queues one fact's JSON; `done` runs exactly once. After stop(), runs `done(nullopt)` at once.
-  void submit(std::string json, completion done);
+  /// Queues one fact; `done` runs exactly once. After stop(), runs `done(nullopt)` at once.
+  void submit(append_request request, completion done);
 
   /// Stores and acknowledges everything already submitted, then ends the thread.
   void stop();
 
  private:
   struct pending {
-    std::string json;
+    append_request request;
     completion done;
   };
 

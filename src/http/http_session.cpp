@@ -80,19 +80,18 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
       return;
     }
     case route_decision::action::publish:
-      ctx_.writer.submit(std::move(decision.fact_json), [self = shared_from_this()](auto stored) {
-        net::post(self->stream_.get_executor(),
-                  [self, stored = std::move(stored)] { self->on_published(stored); });
-      });
+      ctx_.writer.submit({std::move(decision.fact_json), std::move(decision.idempotency_key)},
+                         [self = shared_from_this()](auto result) {
+                           net::post(
+                               self->stream_.get_executor(),
+                               [self, result = std::move(result)] { self->on_published(result); });
+                         });
       return;
   }
 }
 
-void http_session::on_published(std::optional<fact> stored) {
-  if (!stored)
-    return do_write(error_response(bhttp::status::service_unavailable,
-                                   "the fact could not be stored", req_, ctx_.routes.cors));
-  do_write(fact_created(*stored, req_, ctx_.routes.cors));
+void http_session::on_published(std::optional<append_result> const& result) {
+  do_write(publish_answer(result, req_, ctx_.routes.cors));
 }
 
 void http_session::do_write(response res) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -65,7 +66,7 @@ bool is_json_media_type(std::string_view content_type) {
 }
 
 route_decision respond(response res) {
-  return {route_decision::action::respond, std::move(res), {}};
+  return {route_decision::action::respond, std::move(res), {}, {}};
 }
 
 route_decision open_stream(request const& req, route_context const& ctx) {
@@ -77,7 +78,7 @@ route_decision open_stream(request const& req, route_context const& ctx) {
   ctx.cors.apply(res, origin_of(req));
   // The body runs until the connection closes: no length, no chunking.
   res.keep_alive(false);
-  return {route_decision::action::open_stream, std::move(res), {}};
+  return {route_decision::action::open_stream, std::move(res), {}, {}};
 }
 
 route_decision publish(request const& req, route_context const& ctx) {
@@ -85,10 +86,81 @@ route_decision publish(request const& req, route_context const& ctx) {
   if (type == req.end() || !is_json_media_type(type->value()))
     return respond(error_response(bhttp::status::unsupported_media_type,
                                   "Content-Type must be application/json", req, ctx.cors));
+  std::string key;
+  if (auto const it = req.find("Idempotency-Key"); it != req.end()) {
+    key = std::string(it->value());
+    if (!valid_idempotency_key(key))
+      return respond(error_response(bhttp::status::bad_request,
+                                    "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                                    req, ctx.cors));
+  }
   auto parsed = parse_fact(req.body());
   if (!parsed.ok())
     return respond(error_response(bhttp::status::bad_request, parsed.error, req, ctx.cors));
-  return {route_decision::action::publish, {}, std::move(parsed.json)};
+  return {route_decision::action::publish, {}, std::move(parsed.json), std::move(key)};
+}
+
+// The value of `name` in a query string, if present (no percent-decoding: we take numbers).
+std::optional<std::string_view> query_param(std::string_view target, std::string_view name) {
+  auto const q = target.find('?');
+  if (q == std::string_view::npos) return std::nullopt;
+  auto rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    auto const amp = rest.find('&');
+    auto const pair = rest.substr(0, amp);
+    auto const eq = pair.find('=');
+    if (pair.substr(0, eq) == name)
+      return eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+    if (amp == std::string_view::npos) break;
+    rest.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::uint64_t> parse_u64(std::string_view text) {
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+route_decision facts_page(request const& req, route_context const& ctx) {
+  std::uint64_t after = 0;
+  std::uint64_t limit = 100;
+  if (auto const text = query_param(req.target(), "after")) {
+    auto const value = parse_u64(*text);
+    if (!value)
+      return respond(error_response(bhttp::status::bad_request,
+                                    "after must be a sequence number (0 or more)", req, ctx.cors));
+    after = *value;
+  }
+  if (auto const text = query_param(req.target(), "limit")) {
+    auto const value = parse_u64(*text);
+    if (!value || *value == 0)
+      return respond(error_response(bhttp::status::bad_request,
+                                    "limit must be a number from 1 to 1000", req, ctx.cors));
+    limit = std::min<std::uint64_t>(*value, max_page_facts);
+  }
+  auto const page = ctx.store.read_after(after, limit);
+  std::string body = "{\"facts\": [";
+  for (auto const& f : page) {
+    if (&f != &page.front()) body += ", ";
+    body += "{\"id\": " + std::to_string(f.seq) + ", \"fact\": " + f.json + "}";
+  }
+  auto const next = page.empty() ? after : page.back().seq;
+  body += "], \"next\": " + std::to_string(next) + "}";
+  return respond(
+      make_response(bhttp::status::ok, req, ctx.cors, "application/json", std::move(body)));
+}
+
+route_decision one_fact(request const& req, route_context const& ctx, std::string_view id) {
+  auto const seq = parse_u64(id);
+  auto const found = seq && *seq > 0 ? ctx.store.read_after(*seq - 1, 1) : std::vector<fact>{};
+  if (found.empty() || found.front().seq != *seq)
+    return respond(error_response(bhttp::status::not_found, "no fact with id " + std::string(id),
+                                  req, ctx.cors));
+  return respond(
+      make_response(bhttp::status::ok, req, ctx.cors, "application/json", found.front().json));
 }
 
 route_decision status(request const& req, route_context const& ctx) {
@@ -124,9 +196,23 @@ response error_response(bhttp::status status, std::string_view message, request_
                        body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
-response fact_created(fact const& f, request_header const& req, cors_policy const& cors) {
+bool valid_idempotency_key(std::string_view key) {
+  return !key.empty() && key.size() <= 255 &&
+         std::all_of(key.begin(), key.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
+response publish_answer(std::optional<append_result> const& result, request_header const& req,
+                        cors_policy const& cors) {
+  if (!result)
+    return error_response(bhttp::status::service_unavailable,
+                          "the fact could not be stored; nothing was published", req, cors);
+  if (result->what == append_result::outcome::conflict)
+    return error_response(bhttp::status::conflict,
+                          "Idempotency-Key was already used with a different fact", req, cors);
+  auto const& f = result->stored;
   auto res = make_response(bhttp::status::created, req, cors, "application/json", f.json);
   res.set(bhttp::field::location, "/facts/" + std::to_string(f.seq));
+  if (result->what == append_result::outcome::replayed) res.set("Idempotent-Replayed", "true");
   return res;
 }
 
@@ -149,6 +235,12 @@ route_decision route_request(request const& req, route_context const& ctx) {
     if (method != bhttp::verb::post)
       return respond(method_not_allowed(req, ctx.cors, "POST, OPTIONS"));
     return publish(req, ctx);
+  }
+  if (path == "/facts" || path.starts_with("/facts/")) {
+    if (method != bhttp::verb::get && method != bhttp::verb::head)
+      return respond(method_not_allowed(req, ctx.cors, "GET, HEAD, OPTIONS"));
+    if (path == "/facts") return facts_page(req, ctx);
+    return one_fact(req, ctx, path.substr(7));
   }
   if (path == "/status") {
     if (method != bhttp::verb::get && method != bhttp::verb::head)

@@ -4,15 +4,14 @@
 
 namespace facts {
 
-std::vector<fact> memory_store::append(std::vector<std::string> const& jsons) {
+std::vector<append_result> memory_store::append(std::vector<append_request> const& requests) {
   std::lock_guard lock(mutex_);
-  std::vector<fact> stored;
-  stored.reserve(jsons.size());
-  for (auto const& json : jsons) {
-    facts_.push_back({facts_.size() + 1, json});
-    stored.push_back(facts_.back());
-  }
-  return stored;
+  auto const now = unix_now();
+  auto plan = plan_append(requests, keys_, facts_.size(), now);
+  for (auto const i : plan.created)
+    facts_.push_back(plan.results[i].stored);
+  commit_plan(plan, requests, keys_, now);
+  return std::move(plan.results);
 }
 
 std::vector<fact> memory_store::read_after(std::uint64_t after, std::size_t max) const {

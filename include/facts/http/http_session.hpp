@@ -32,7 +32,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
  private:
   void do_read();
   void on_read(beast::error_code ec, std::size_t bytes);
-  void on_published(std::optional<fact> stored);
+  void on_published(std::optional<append_result> const& result);
   void do_write(response res);
   void on_write(bool keep_alive, beast::error_code ec, std::size_t bytes);
   void do_close();

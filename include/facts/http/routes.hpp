@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -27,12 +28,16 @@ struct route_decision {
   enum class action {
     respond,      ///< send `res`
     open_stream,  ///< hand the connection to an SSE stream whose response header is `res`
-    publish,      ///< store `fact_json`, then answer with fact_created()
+    publish,      ///< store `fact_json`, then answer with publish_answer()
   };
   action what = action::respond;
   response res;
   std::string fact_json;
+  std::string idempotency_key;  ///< from the Idempotency-Key header; empty when none
 };
+
+/// Most facts one GET /facts page returns.
+inline constexpr std::size_t max_page_facts = 1000;
 
 /// Routes a complete request.
 route_decision route_request(request const& req, route_context const& ctx);
@@ -41,8 +46,14 @@ route_decision route_request(request const& req, route_context const& ctx);
 response error_response(bhttp::status status, std::string_view message, request_header const& req,
                         cors_policy const& cors);
 
-/// 201 with the stored fact and `Location: /facts/<seq>`.
-response fact_created(fact const& f, request_header const& req, cors_policy const& cors);
+/// The answer to a POST /fact once the writer is done with it: 201 with the stored fact and
+/// `Location: /facts/<seq>` (also for a replayed Idempotency-Key), 409 for a key reused with
+/// another body, 503 when nothing could be stored (nullopt).
+response publish_answer(std::optional<append_result> const& result, request_header const& req,
+                        cors_policy const& cors);
+
+/// An Idempotency-Key we accept: 1 to 255 visible ASCII characters.
+bool valid_idempotency_key(std::string_view key);
 
 /// The header block of an event stream, as bytes, for writing before the raw frames.
 std::string stream_header_bytes(response const& res);

@@ -16,6 +16,27 @@ class store_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/** Represents one fact to store, with the client's Idempotency-Key (empty: none). */
+struct append_request {
+  std::string json;
+  std::string idempotency_key;
+};
+
+/** Represents what became of one append_request. */
+struct append_result {
+  enum class outcome {
+    created,   ///< stored now under `stored.seq`
+    replayed,  ///< the key was seen with the same body: `stored` is the fact stored then
+    conflict,  ///< the key was seen with another body: nothing stored, `stored` is empty
+  };
+  outcome what = outcome::created;
+  fact stored;
+};
+
+/// How long, and how many, Idempotency-Keys are remembered.
+inline constexpr std::int64_t idempotency_window_seconds = 24 * 60 * 60;
+inline constexpr std::size_t idempotency_max_keys = 100'000;
+
 /**
  * Represents where facts live. Sequence numbers are assigned here: consecutive, starting at 1,
  * never reused. Implementations are safe to call from several threads.
@@ -24,9 +45,10 @@ class fact_store {
  public:
   virtual ~fact_store() = default;
 
-  /// Stores the JSON texts in order as one unit and returns them as facts with their seqs.
-  /// Throws store_error, in which case none of them is stored.
-  virtual std::vector<fact> append(std::vector<std::string> const& jsons) = 0;
+  /// Stores the requests in order as one unit (one transaction, one sync) and says what became
+  /// of each. A key repeated within the batch behaves as if sent in two calls. Throws
+  /// store_error, in which case none of them is stored.
+  virtual std::vector<append_result> append(std::vector<append_request> const& requests) = 0;
 
   /// At most `max` facts with seq > `after`, oldest first.
   virtual std::vector<fact> read_after(std::uint64_t after, std::size_t max) const = 0;
@@ -39,6 +61,9 @@ class fact_store {
 
   /// What the logs call this store, e.g. "memory:".
   virtual std::string describe() const = 0;
+
+  /// Stores facts without keys; returns them with their seqs.
+  std::vector<fact> append(std::vector<std::string> const& jsons);
 };
 
 }  // namespace facts

@@ -3,13 +3,15 @@
 #include <mutex>
 
 #include "facts/store/fact_store.hpp"
+#include "facts/store/idempotency_keys.hpp"
 
 namespace facts {
 
 /** Represents a store that keeps facts in memory only: for tests and throwaway use. */
 class memory_store final : public fact_store {
  public:
-  std::vector<fact> append(std::vector<std::string> const& jsons) override;
+  using fact_store::append;
+  std::vector<append_result> append(std::vector<append_request> const& requests) override;
   std::vector<fact> read_after(std::uint64_t after, std::size_t max) const override;
   std::vector<fact> read_latest(std::size_t max) const override;
   std::uint64_t last_seq() const override;
@@ -17,8 +19,9 @@ class memory_store final : public fact_store {
   std::string describe() const override { return "memory:"; }
 
  private:
-  mutable std::mutex mutex_;  // guards facts_
+  mutable std::mutex mutex_;  // guards facts_ and keys_
   std::vector<fact> facts_;   // facts_[i].seq == i + 1
+  idempotency_keys keys_;
 };
 
 }  // namespace facts

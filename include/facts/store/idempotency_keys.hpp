@@ -1,0 +1,63 @@
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "facts/fact.hpp"
+
+namespace facts {
+
+/**
+ * Represents the Idempotency-Keys seen in the last 24 hours (at most the newest 100,000), each
+ * with the fact it stored. The in-memory store keeps only this; the SQLite store keeps it as a
+ * cache of its table. Not thread-safe: its owner guards it.
+ */
+class idempotency_keys {
+ public:
+  struct entry {
+    fact stored;
+    std::int64_t created = 0;  ///< unix seconds
+  };
+
+  std::optional<entry> find(std::string const& key, std::int64_t now) const;
+  void remember(std::string const& key, entry e);
+
+ private:
+  void expire(std::int64_t now);
+
+  std::unordered_map<std::string, entry> by_key_;
+  std::deque<std::string> oldest_first_;
+};
+
+/// Unix seconds now; the one clock the stores use for keys.
+std::int64_t unix_now();
+
+}  // namespace facts
+
+#include <vector>
+
+#include "facts/store/fact_store.hpp"
+
+namespace facts {
+
+/** Represents a batch of appends decided but not yet stored: what to write, what to answer. */
+struct append_plan {
+  std::vector<append_result> results;  ///< one per request, in order
+  std::vector<std::size_t> created;    ///< indexes into results of the facts to store now
+};
+
+/**
+ * Decides every request of a batch against the keys already known and those earlier in the same
+ * batch, assigning seqs after `last_seq`. Changes nothing: call commit_plan() once stored.
+ */
+append_plan plan_append(std::vector<append_request> const& requests, idempotency_keys const& keys,
+                        std::uint64_t last_seq, std::int64_t now);
+
+/// Remembers the keys of the facts a plan created, after they were stored.
+void commit_plan(append_plan const& plan, std::vector<append_request> const& requests,
+                 idempotency_keys& keys, std::int64_t now);
+
+}  // namespace facts
