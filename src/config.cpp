@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <charconv>
+#include <fstream>
 #include <thread>
 
 namespace facts {
@@ -83,6 +84,47 @@ config_result parse_config(int argc, char const* const* argv) {
   app.add_option("--max-fact-bytes", cfg.limits.max_fact_bytes, "largest POST /fact body")
       ->envname("FACTSD_MAX_FACT_BYTES")
       ->check(CLI::Range(std::size_t{2}, std::size_t{64} << 20));
+  app.add_option("--max-header-bytes", cfg.limits.max_header_bytes,
+                 "largest request head (request line and headers)")
+      ->envname("FACTSD_MAX_HEADER_BYTES")
+      ->check(CLI::Range(std::size_t{256}, std::size_t{1} << 20));
+  app.add_option("--max-url-bytes", cfg.limits.max_url_bytes, "longest request target")
+      ->envname("FACTSD_MAX_URL_BYTES")
+      ->check(CLI::Range(std::size_t{16}, std::size_t{1} << 20));
+  app.add_option("--max-queue-bytes", cfg.limits.max_queue_bytes,
+                 "bytes queued for one stream before it is cut off as too slow")
+      ->envname("FACTSD_MAX_QUEUE_BYTES")
+      ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 30));
+  app.add_option("--max-clients", cfg.limits.max_clients, "most open event streams")
+      ->envname("FACTSD_MAX_CLIENTS")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10'000'000}));
+  long long request_timeout_s = cfg.limits.request_timeout.count();
+  long long idle_timeout_s = cfg.limits.idle_timeout.count();
+  long long write_timeout_s = cfg.limits.write_timeout.count();
+  long long shutdown_timeout_s = cfg.shutdown_timeout.count();
+  app.add_option("--request-timeout", request_timeout_s,
+                 "seconds to receive a whole request once it started")
+      ->envname("FACTSD_REQUEST_TIMEOUT")
+      ->check(CLI::Range(1LL, 3600LL));
+  app.add_option("--idle-timeout", idle_timeout_s,
+                 "seconds a keep-alive connection may wait for its next request")
+      ->envname("FACTSD_IDLE_TIMEOUT")
+      ->check(CLI::Range(1LL, 86400LL));
+  app.add_option("--write-timeout", write_timeout_s,
+                 "seconds one write may take before the connection is cut off")
+      ->envname("FACTSD_WRITE_TIMEOUT")
+      ->check(CLI::Range(1LL, 3600LL));
+  app.add_option("--shutdown-timeout", shutdown_timeout_s,
+                 "seconds a graceful stop may take before the rest is dropped")
+      ->envname("FACTSD_SHUTDOWN_TIMEOUT")
+      ->check(CLI::Range(1LL, 3600LL));
+  app.add_option("--publish-token", cfg.publish_token,
+                 "require Authorization: Bearer TOKEN on POST /fact")
+      ->envname("FACTSD_PUBLISH_TOKEN");
+  std::string token_file;
+  app.add_option("--publish-token-file", token_file, "read the publish token from this file")
+      ->envname("FACTSD_PUBLISH_TOKEN_FILE")
+      ->check(CLI::ExistingFile);
   app.add_option("--log-level", cfg.log_level, "trace, debug, info, warn, error, critical, off")
       ->envname("FACTSD_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -127,6 +169,23 @@ config_result parse_config(int argc, char const* const* argv) {
     return fail("--store: sqlite: needs a path, e.g. sqlite:facts.db");
   cfg.sync = sync == "full" ? sync_mode::full : sync_mode::normal;
   if (cfg.threads == 0) cfg.threads = std::max(1u, std::thread::hardware_concurrency());
+  if (!token_file.empty()) {
+    if (!cfg.publish_token.empty())
+      return fail("--publish-token and --publish-token-file cannot both be given");
+    std::ifstream in(token_file);
+    std::getline(in, cfg.publish_token);
+    if (!in && !in.eof()) return fail("--publish-token-file: cannot read '" + token_file + "'");
+    if (cfg.publish_token.empty())
+      return fail("--publish-token-file: '" + token_file + "' is empty");
+  }
+  while (!cfg.publish_token.empty() &&
+         (cfg.publish_token.back() == '\r' || cfg.publish_token.back() == ' '))
+    cfg.publish_token.pop_back();
+  if (has_line_break(cfg.publish_token)) return fail("--publish-token: must be one line of text");
+  cfg.limits.request_timeout = std::chrono::seconds(request_timeout_s);
+  cfg.limits.idle_timeout = std::chrono::seconds(idle_timeout_s);
+  cfg.limits.write_timeout = std::chrono::seconds(write_timeout_s);
+  cfg.shutdown_timeout = std::chrono::seconds(shutdown_timeout_s);
   cfg.heartbeat = std::chrono::seconds(heartbeat_s);
   cfg.retry = std::chrono::milliseconds(retry_ms);
   return result;

@@ -1,6 +1,7 @@
 #include "facts/server.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include "facts/store/make_store.hpp"
 
@@ -15,6 +16,23 @@ http::tcp::endpoint endpoint_of(config const& cfg) {
   return {address, cfg.listen_port};
 }
 
+bool is_loopback(std::string const& host) {
+  boost::system::error_code ec;
+  auto const address = http::net::ip::make_address(host, ec);
+  return !ec && address.is_loopback();
+}
+
+// Every stream is a descriptor: take all the kernel allows this process, and say how many.
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) ::getrlimit(RLIMIT_NOFILE, &limit);
+  }
+  spdlog::info("open file limit: {}", static_cast<unsigned long long>(limit.rlim_cur));
+}
+
 }  // namespace
 
 server::server(config cfg)
@@ -26,11 +44,14 @@ server::server(config cfg)
       cors_(cfg_.cors_origins),
       files_(cfg_.web_root),
       session_ctx_(std::make_unique<http::session_context>(
-          http::session_context{{cors_, files_, *hub_, *store_, std::chrono::steady_clock::now()},
+          http::session_context{{cors_, files_, *hub_, *store_, std::chrono::steady_clock::now(),
+                                 cfg_.publish_token, cfg_.limits, stats_},
                                 *hub_,
                                 *writer_,
                                 cfg_.limits,
-                                cfg_.retry})),
+                                cfg_.retry,
+                                stats_,
+                                requests_in_flight_})),
       ioc_(static_cast<int>(cfg_.threads)),
       heartbeat_timer_(ioc_) {
   try {
@@ -50,6 +71,9 @@ std::uint16_t server::port() const {
 }
 
 void server::start() {
+  raise_open_file_limit();
+  if (cfg_.publish_token.empty() && !is_loopback(cfg_.listen_host))
+    spdlog::warn("no --publish-token: anyone who can reach {} may publish facts", cfg_.listen_host);
   listener_->run();
   schedule_heartbeat();
   threads_.reserve(cfg_.threads);
@@ -82,17 +106,20 @@ void server::run_until_signal() {
 void server::stop() {
   if (stopped_) return;
   stopped_ = true;
+  auto const deadline = std::chrono::steady_clock::now() + cfg_.shutdown_timeout;
   listener_->stop();
   http::net::post(heartbeat_timer_.get_executor(), [this] { heartbeat_timer_.cancel(); });
-  // Everything already submitted is stored and answered before the streams are ended.
+  // Every POST already submitted is stored, fanned out and answered before the streams end;
+  // one that arrives from now on is refused with 503 and not stored.
   writer_->stop();
   hub_->shutdown();
-  auto const deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (hub_->client_count() > 0 && std::chrono::steady_clock::now() < deadline)
+  while ((hub_->client_count() > 0 || requests_in_flight_ > 0) &&
+         std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  // Give the last answers a moment to leave, then stop the idle keep-alive connections too.
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  ioc_.stop();
+  if (hub_->client_count() > 0 || requests_in_flight_ > 0)
+    spdlog::warn("--shutdown-timeout reached with {} streams and {} requests still open",
+                 hub_->client_count(), requests_in_flight_.load());
+  ioc_.stop();  // idle keep-alive connections end here
   for (auto& t : threads_)
     if (t.joinable()) t.join();
   spdlog::info("factsd stopped; {} facts stored, newest id {}", store_->count(),

@@ -1,5 +1,7 @@
 #include "facts/sse.hpp"
 
+#include <random>
+
 namespace facts {
 
 // The JSON we frame is always compact nlohmann output: it holds no raw CR or LF, so one
@@ -42,6 +44,14 @@ std::string make_snapshot(std::span<fact const> facts, std::uint64_t last_seq, b
 
 std::string make_retry(std::chrono::milliseconds delay) {
   return "retry: " + std::to_string(delay.count()) + "\n";
+}
+
+std::chrono::milliseconds jittered_retry(std::chrono::milliseconds least,
+                                         std::chrono::milliseconds spread) {
+  thread_local std::minstd_rand random{std::random_device{}()};
+  if (spread.count() <= 0) return least;
+  std::uniform_int_distribution<std::int64_t> pick(0, spread.count() - 1);
+  return least + std::chrono::milliseconds(pick(random));
 }
 
 std::string make_heartbeat() {

@@ -23,6 +23,8 @@ struct config {
   sync_mode sync = sync_mode::full;
   std::size_t replay_limit = 10'000;  ///< most facts in a new client's snapshot; 0 = all
   std::string log_level = "info";
+  std::string publish_token;  ///< empty: anyone may publish
+  std::chrono::seconds shutdown_timeout{10};
   facts::limits limits;
 };
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -22,7 +23,13 @@ struct fact_parse_result {
   bool ok() const { return error.empty(); }
 };
 
-/** Validates a POST /fact body: it must be one JSON object. Re-serializes it compactly. */
+/// Deepest nesting of objects and arrays a fact may have.
+inline constexpr std::size_t max_fact_depth = 64;
+
+/**
+ * Validates a POST /fact body: one JSON object, valid UTF-8, nested at most max_fact_depth
+ * levels. Re-serializes it compactly.
+ */
 fact_parse_result parse_fact(std::string_view body);
 
 }  // namespace facts

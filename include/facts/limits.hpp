@@ -5,17 +5,23 @@
 
 namespace facts {
 
-/** Represents every bound the server enforces, each with its default. */
+/** Represents every bound the server enforces, each with its default (see README). */
 struct limits {
   /// Largest POST /fact body; a larger Content-Length is refused before the body is read.
   std::size_t max_fact_bytes = 64 * 1024;
-  /// Largest request header block (request line plus headers).
+  /// Largest request head (request line plus headers); larger answers 431.
   std::size_t max_header_bytes = 16 * 1024;
-  /// Bytes queued for one stream before it is cut off as too slow to keep up.
+  /// Longest request target; longer answers 414.
+  std::size_t max_url_bytes = 8 * 1024;
+  /// Bytes of live events queued for one stream before it is cut off as too slow.
   std::size_t max_queue_bytes = 1024 * 1024;
-  /// Time to receive a whole request, and the keep-alive idle time between requests.
-  std::chrono::seconds request_timeout{30};
-  /// Time one write to a stream may take before the stream is cut off.
+  /// Open event streams; past it /events asks the client to retry later.
+  std::size_t max_clients = 50'000;
+  /// Time to receive a whole request once its first byte arrived (slowloris).
+  std::chrono::seconds request_timeout{10};
+  /// Time a keep-alive connection may wait for its next request.
+  std::chrono::seconds idle_timeout{60};
+  /// Time one write may take before the connection is cut off.
   std::chrono::seconds write_timeout{30};
 };
 

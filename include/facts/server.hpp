@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -12,6 +13,7 @@
 #include "facts/http/http_session.hpp"
 #include "facts/http/listener.hpp"
 #include "facts/http/static_files.hpp"
+#include "facts/metrics.hpp"
 #include "facts/store/fact_store.hpp"
 
 namespace facts {
@@ -40,6 +42,7 @@ class server {
 
   std::uint16_t port() const;
   broadcaster& hub() { return *hub_; }
+  metrics& stats() { return stats_; }
   fact_store& store() { return *store_; }
 
  private:
@@ -51,6 +54,8 @@ class server {
   std::unique_ptr<fact_writer> writer_;
   http::cors_policy cors_;
   http::static_files files_;
+  metrics stats_;
+  std::atomic<std::size_t> requests_in_flight_{0};
   std::unique_ptr<http::session_context> session_ctx_;
   http::net::io_context ioc_;  // after everything sessions refer to: destroyed first
   std::shared_ptr<http::listener> listener_;

@@ -29,6 +29,10 @@ std::string make_snapshot(std::span<fact const> facts, std::uint64_t last_seq, b
 /** `retry: <ms>`, the reconnection delay EventSource should use. */
 std::string make_retry(std::chrono::milliseconds delay);
 
+/** A reconnection delay in [least, least + spread), so clients told together come back apart. */
+std::chrono::milliseconds jittered_retry(std::chrono::milliseconds least,
+                                         std::chrono::milliseconds spread);
+
 /** A comment line that keeps idle connections alive through proxies. */
 std::string make_heartbeat();
 

@@ -10,15 +10,23 @@ namespace {
 
 // Endings that are part of normal life for a connection: not worth more than a debug line.
 bool benign(beast::error_code ec) {
-  return ec == bhttp::error::end_of_stream || ec == net::error::operation_aborted ||
-         ec == net::error::connection_reset || ec == net::error::eof ||
-         ec == beast::error::timeout || ec == net::error::broken_pipe;
+  return ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
+         ec == net::error::operation_aborted || ec == net::error::connection_reset ||
+         ec == net::error::eof || ec == beast::error::timeout || ec == net::error::broken_pipe;
+}
+
+bool is_parse_error(beast::error_code ec) {
+  return ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category();
 }
 
 }  // namespace
 
 http_session::http_session(tcp::socket&& socket, session_context const& ctx)
     : stream_(std::move(socket)), ctx_(ctx) {}
+
+http_session::~http_session() {
+  if (answering_) --ctx_.requests_in_flight;
+}
 
 void http_session::run() {
   // Start on the connection's strand: every handler of this session is serialized by it.
@@ -27,11 +35,29 @@ void http_session::run() {
 }
 
 void http_session::do_read() {
+  if (buffer_.size() > 0) return do_read_request();  // a pipelined request is already here
+  // Waiting for the next request is bounded by the idle timeout; receiving it, once it has
+  // started, by the (shorter) request timeout, so a slow sender cannot hold a connection.
+  stream_.expires_after(ctx_.lim.idle_timeout);
+  stream_.async_read_some(
+      buffer_.prepare(4096),
+      beast::bind_front_handler(&http_session::on_first_bytes, shared_from_this()));
+}
+
+void http_session::on_first_bytes(beast::error_code ec, std::size_t bytes) {
+  if (ec) {
+    spdlog::debug("[http] idle connection ended: {}", ec.message());
+    return stream_.close();
+  }
+  buffer_.commit(bytes);
+  do_read_request();
+}
+
+void http_session::do_read_request() {
   // A fresh parser per request: limits apply to each one, not to the connection's total.
   parser_.emplace();
   parser_->body_limit(ctx_.lim.max_fact_bytes);
   parser_->header_limit(static_cast<std::uint32_t>(ctx_.lim.max_header_bytes));
-  // One deadline covers waiting for the next request (keep-alive idle) and receiving all of it.
   stream_.expires_after(ctx_.lim.request_timeout);
   bhttp::async_read(stream_, buffer_, *parser_,
                     beast::bind_front_handler(&http_session::on_read, shared_from_this()));
@@ -39,25 +65,20 @@ void http_session::do_read() {
 
 void http_session::on_read(beast::error_code ec, std::size_t) {
   if (ec == bhttp::error::end_of_stream) return do_close();
-  if (ec == bhttp::error::body_limit) {
+  if (ec == bhttp::error::body_limit)
     // Refused from the Content-Length alone: the body is never read, so the connection
     // cannot carry another request.
-    auto res = error_response(bhttp::status::payload_too_large,
-                              "fact is larger than " + std::to_string(ctx_.lim.max_fact_bytes) +
-                                  " bytes (--max-fact-bytes)",
-                              parser_->get(), ctx_.routes.cors);
-    res.keep_alive(false);
-    return do_write(std::move(res));
-  }
-  if (ec && ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
-      ec != bhttp::error::partial_message) {
-    auto res = error_response(bhttp::status::bad_request, "malformed HTTP request: " + ec.message(),
-                              request_header{}, ctx_.routes.cors);
-    res.keep_alive(false);
-    return do_write(std::move(res));
-  }
+    return refuse(bhttp::status::payload_too_large, "fact is larger than " +
+                                                        std::to_string(ctx_.lim.max_fact_bytes) +
+                                                        " bytes (--max-fact-bytes)");
+  if (ec == bhttp::error::header_limit)
+    return refuse(bhttp::status::request_header_fields_too_large,
+                  "request head is larger than " + std::to_string(ctx_.lim.max_header_bytes) +
+                      " bytes (--max-header-bytes)");
+  if (ec && is_parse_error(ec) && ec != bhttp::error::partial_message)
+    return refuse(bhttp::status::bad_request, "malformed HTTP request: " + ec.message());
   if (ec) {
-    if (benign(ec) || ec == bhttp::error::partial_message)
+    if (benign(ec))
       spdlog::debug("[http] read ended: {}", ec.message());
     else
       spdlog::warn("[http] read failed: {}", ec.message());
@@ -65,20 +86,16 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
   }
 
   req_ = parser_->release();
+  answering_ = true;
+  ++ctx_.requests_in_flight;
   auto decision = route_request(req_, ctx_.routes);
   switch (decision.what) {
     case route_decision::action::respond:
       return do_write(std::move(decision.res));
-    case route_decision::action::open_stream: {
-      stream_.expires_never();
-      auto header = stream_header_bytes(decision.res) + make_retry(ctx_.retry);
-      auto const last_id = req_.find("Last-Event-ID");
-      std::optional<std::string> id;
-      if (last_id != req_.end()) id = std::string(last_id->value());
-      std::make_shared<sse_session>(std::move(stream_), ctx_.hub, ctx_.lim)
-          ->run(std::move(header), std::move(id));
-      return;
-    }
+    case route_decision::action::open_stream:
+      return open_stream(std::move(decision.res));
+    case route_decision::action::retry_later:
+      return retry_later(std::move(decision.res));
     case route_decision::action::publish:
       ctx_.writer.submit({std::move(decision.fact_json), std::move(decision.idempotency_key)},
                          [self = shared_from_this()](auto result) {
@@ -90,11 +107,49 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
   }
 }
 
+void http_session::open_stream(response header) {
+  ctx_.stats.request_answered("events", 200);
+  answer_done();
+  stream_.expires_never();
+  auto const last_id = req_.find("Last-Event-ID");
+  std::optional<std::string> id;
+  if (last_id != req_.end()) id = std::string(last_id->value());
+  std::make_shared<sse_session>(std::move(stream_), ctx_.hub, ctx_.lim, ctx_.stats)
+      ->run(stream_header_bytes(header) + make_retry(ctx_.retry), std::move(id));
+}
+
+void http_session::retry_later(response header) {
+  spdlog::debug("[http] /events refused: --max-clients {} streams open", ctx_.lim.max_clients);
+  auto const retry = jittered_retry(std::chrono::seconds(2), std::chrono::seconds(5));
+  refused_stream_ =
+      std::make_shared<std::string const>(stream_header_bytes(header) + make_retry(retry) + "\n");
+  ctx_.stats.request_answered("events", 200);
+  stream_.expires_after(ctx_.lim.write_timeout);
+  net::async_write(stream_, net::buffer(*refused_stream_),
+                   [self = shared_from_this()](beast::error_code, std::size_t) {
+                     self->answer_done();
+                     self->do_close();
+                   });
+}
+
 void http_session::on_published(std::optional<append_result> const& result) {
+  if (result && result->what == append_result::outcome::created) ctx_.stats.facts_published(1);
   do_write(publish_answer(result, req_, ctx_.routes.cors));
 }
 
+void http_session::refuse(bhttp::status status, std::string const& message) {
+  // Whatever is left of this request is unread, so the connection cannot carry another one.
+  auto res = error_response(status, message, parser_->get(), ctx_.routes.cors);
+  res.keep_alive(false);
+  if (!answering_) {
+    answering_ = true;
+    ++ctx_.requests_in_flight;
+  }
+  do_write(std::move(res));
+}
+
 void http_session::do_write(response res) {
+  ctx_.stats.request_answered(route_name(req_.target()), res.result_int());
   res_ = std::move(res);
   bool const keep_alive = res_->keep_alive();
   stream_.expires_after(ctx_.lim.write_timeout);
@@ -104,13 +159,20 @@ void http_session::do_write(response res) {
 }
 
 void http_session::on_write(bool keep_alive, beast::error_code ec, std::size_t) {
+  answer_done();
   if (ec) {
     spdlog::debug("[http] write failed: {}", ec.message());
-    return do_close();
+    return stream_.close();
   }
   res_.reset();
   if (!keep_alive) return do_close();
   do_read();
+}
+
+void http_session::answer_done() {
+  if (!answering_) return;
+  answering_ = false;
+  --ctx_.requests_in_flight;
 }
 
 void http_session::do_close() {

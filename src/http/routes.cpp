@@ -82,6 +82,16 @@ route_decision open_stream(request const& req, route_context const& ctx) {
 }
 
 route_decision publish(request const& req, route_context const& ctx) {
+  if (!ctx.publish_token.empty()) {
+    auto const auth = req.find(bhttp::field::authorization);
+    if (auth == req.end() || !bearer_matches(auth->value(), ctx.publish_token)) {
+      auto res =
+          error_response(bhttp::status::unauthorized,
+                         "POST /fact needs Authorization: Bearer <publish token>", req, ctx.cors);
+      res.set(bhttp::field::www_authenticate, "Bearer");
+      return respond(std::move(res));
+    }
+  }
   auto const type = req.find(bhttp::field::content_type);
   if (type == req.end() || !is_json_media_type(type->value()))
     return respond(error_response(bhttp::status::unsupported_media_type,
@@ -169,7 +179,8 @@ route_decision status(request const& req, route_context const& ctx) {
   // Spaced like the tutorial prints it; still one line of plain JSON.
   std::string body = "{\"clients\": " + std::to_string(ctx.hub.client_count()) +
                      ", \"facts\": " + std::to_string(ctx.store.count()) +
-                     ", \"last_id\": " + std::to_string(ctx.hub.last_seq()) +
+                     ", \"last_id\": " + std::to_string(ctx.hub.last_seq()) + ", \"lagging\": " +
+                     std::to_string(std::max<std::int64_t>(0, ctx.stats.lagging())) +
                      ", \"uptime_seconds\": " + std::to_string(uptime.count()) + "}";
   return respond(
       make_response(bhttp::status::ok, req, ctx.cors, "application/json", std::move(body)));
@@ -196,6 +207,21 @@ response error_response(bhttp::status status, std::string_view message, request_
                        body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
+bool bearer_matches(std::string_view authorization, std::string_view token) {
+  constexpr std::string_view scheme = "Bearer ";
+  if (authorization.size() < scheme.size() ||
+      !beast::iequals(authorization.substr(0, scheme.size()), scheme))
+    return false;
+  auto const given = authorization.substr(scheme.size());
+  if (token.empty()) return false;
+  // Every byte is compared whatever the earlier ones were: the time taken says nothing about
+  // how much of the token was right.
+  unsigned char diff = given.size() == token.size() ? 0 : 1;
+  for (std::size_t i = 0; i < given.size(); ++i)
+    diff |= static_cast<unsigned char>(given[i] ^ token[i % token.size()]);
+  return diff == 0;
+}
+
 bool valid_idempotency_key(std::string_view key) {
   return !key.empty() && key.size() <= 255 &&
          std::all_of(key.begin(), key.end(), [](char c) { return c > 0x20 && c < 0x7f; });
@@ -218,18 +244,44 @@ response publish_answer(std::optional<append_result> const& result, request_head
 
 route_decision route_request(request const& req, route_context const& ctx) {
   auto const target = std::string_view(req.target());
+  if (target.size() > ctx.lim.max_url_bytes)
+    return respond(error_response(bhttp::status::uri_too_long,
+                                  "request target is longer than " +
+                                      std::to_string(ctx.lim.max_url_bytes) +
+                                      " bytes (--max-url-bytes)",
+                                  req, ctx.cors));
   auto const path = target.substr(0, target.find('?'));
   auto const method = req.method();
+  bool const readable = method == bhttp::verb::get || method == bhttp::verb::head;
 
   if (method == bhttp::verb::options) {
     auto res = make_response(bhttp::status::no_content, req, ctx.cors, {}, {});
     ctx.cors.apply_preflight(res, origin_of(req));
     return respond(std::move(res));
   }
+  // Health and metrics answer even when the server is full: that is when they matter.
+  if (path == "/healthz" || path == "/metrics") {
+    if (!readable) return respond(method_not_allowed(req, ctx.cors, "GET, HEAD, OPTIONS"));
+    if (path == "/healthz")
+      return respond(make_response(bhttp::status::ok, req, ctx.cors, "application/json",
+                                   "{\"status\": \"ok\"}"));
+    return respond(make_response(bhttp::status::ok, req, ctx.cors, "text/plain; version=0.0.4",
+                                 ctx.stats.prometheus_text(ctx.hub.client_count())));
+  }
+  bool const full = ctx.hub.client_count() >= ctx.lim.max_clients;
   if (path == "/events") {
     if (method != bhttp::verb::get)
       return respond(method_not_allowed(req, ctx.cors, "GET, OPTIONS"));
-    return open_stream(req, ctx);
+    auto decision = open_stream(req, ctx);
+    // A non-200 answer would make EventSource give up for good; 200 with a retry: does not.
+    if (full) decision.what = route_decision::action::retry_later;
+    return decision;
+  }
+  if (full && path != "/status") {
+    auto res = error_response(bhttp::status::service_unavailable,
+                              "server is at --max-clients; try again shortly", req, ctx.cors);
+    res.set(bhttp::field::retry_after, "5");
+    return respond(std::move(res));
   }
   if (path == "/fact") {
     if (method != bhttp::verb::post)
@@ -237,19 +289,24 @@ route_decision route_request(request const& req, route_context const& ctx) {
     return publish(req, ctx);
   }
   if (path == "/facts" || path.starts_with("/facts/")) {
-    if (method != bhttp::verb::get && method != bhttp::verb::head)
-      return respond(method_not_allowed(req, ctx.cors, "GET, HEAD, OPTIONS"));
+    if (!readable) return respond(method_not_allowed(req, ctx.cors, "GET, HEAD, OPTIONS"));
     if (path == "/facts") return facts_page(req, ctx);
     return one_fact(req, ctx, path.substr(7));
   }
-  if (path == "/status") {
-    if (method != bhttp::verb::get && method != bhttp::verb::head)
-      return respond(method_not_allowed(req, ctx.cors, "GET, HEAD, OPTIONS"));
-    return status(req, ctx);
-  }
-  if (method != bhttp::verb::get && method != bhttp::verb::head)
-    return respond(method_not_allowed(req, ctx.cors, "GET, HEAD, OPTIONS"));
+  if (!readable) return respond(method_not_allowed(req, ctx.cors, "GET, HEAD, OPTIONS"));
+  if (path == "/status") return status(req, ctx);
   return static_file(req, ctx);
+}
+
+std::string_view route_name(std::string_view target) {
+  auto const path = target.substr(0, target.find('?'));
+  if (path == "/events") return "events";
+  if (path == "/fact") return "fact";
+  if (path == "/facts" || path.starts_with("/facts/")) return "facts";
+  if (path == "/status") return "status";
+  if (path == "/metrics") return "metrics";
+  if (path == "/healthz") return "healthz";
+  return "static";
 }
 
 std::string stream_header_bytes(response const& res) {

@@ -4,20 +4,21 @@
 
 namespace facts::http {
 
-sse_session::sse_session(beast::tcp_stream&& stream, broadcaster& hub, limits const& lim)
-    : stream_(std::move(stream)), hub_(hub), limits_(lim) {
+sse_session::sse_session(beast::tcp_stream&& stream, broadcaster& hub, limits const& lim,
+                         metrics& stats)
+    : stream_(std::move(stream)), hub_(hub), limits_(lim), stats_(stats) {
   beast::error_code ec;
   auto const endpoint = stream_.socket().remote_endpoint(ec);
   if (!ec) remote_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
 }
 
 sse_session::~sse_session() {
-  spdlog::debug("[sse {}] closed", remote_);
+  spdlog::debug("[sse {}] gone", remote_);
 }
 
 void sse_session::run(std::string header, std::optional<std::string> last_event_id) {
   auto snapshot = hub_.subscribe(shared_from_this(), last_event_id);
-  if (!snapshot) return do_close("server shutting down");
+  if (!snapshot) return do_close(stream_end::shutdown);
   spdlog::debug("[sse {}] open", remote_);
   beast::error_code ec;
   stream_.socket().non_blocking(true, ec);  // so the hang-up read below can never block
@@ -42,23 +43,24 @@ void sse_session::heartbeat(frame f) {
 }
 
 void sse_session::close() {
-  net::post(stream_.get_executor(), [self = shared_from_this()] { self->do_close("shutdown"); });
+  net::post(stream_.get_executor(), [self = shared_from_this()] { self->on_shutdown(); });
 }
 
 void sse_session::on_deliver(frame f) {
-  if (closed_) return;
+  if (closed_ || closing_) return;
   enqueue(std::move(f), true);
   auto const queued = queued_bytes_ + in_flight_bytes_;
   if (queued > limits_.max_queue_bytes) {
-    spdlog::info("[sse {}] cut off: {} bytes queued, more than --max-queue-bytes {}", remote_,
+    spdlog::info("[sse {}] cut off as too slow: {} bytes queued (--max-queue-bytes {})", remote_,
                  queued, limits_.max_queue_bytes);
-    return do_close("slow");
+    return do_close(stream_end::slow);
   }
   do_write();
+  set_lagging(!queue_.empty());
 }
 
 void sse_session::on_heartbeat(frame f) {
-  if (closed_) return;
+  if (closed_ || closing_) return;
   bool const idle = idle_since_tick_ && in_flight_.empty() && queue_.empty();
   idle_since_tick_ = true;
   if (!idle) return;
@@ -66,39 +68,68 @@ void sse_session::on_heartbeat(frame f) {
   do_write();
 }
 
-void sse_session::enqueue(frame f, bool counts_against_limit) {
-  if (counts_against_limit) queued_bytes_ += f->size();
+void sse_session::on_shutdown() {
+  if (closed_ || closing_) return;
+  closing_ = true;
+  // A last retry: spread over a few seconds, so a restarted server is not met by every
+  // client in the same instant.
+  auto const retry = jittered_retry(std::chrono::seconds(1), std::chrono::seconds(10));
+  enqueue(std::make_shared<std::string const>(make_retry(retry) + "\n"), false);
+  do_write();
+}
+
+void sse_session::enqueue(frame f, bool live) {
+  if (live) {
+    queued_bytes_ += f->size();
+    ++queued_frames_;
+  }
   queue_.push_back(std::move(f));
 }
 
 void sse_session::do_write() {
-  if (closed_ || !in_flight_.empty() || queue_.empty()) return;
+  if (closed_ || !in_flight_.empty()) return;
+  if (queue_.empty()) {
+    if (closing_) do_close(stream_end::shutdown);
+    return;
+  }
   // Everything queued goes out in one gather write: a stream that fell behind catches up in
   // one system call instead of one per event.
   in_flight_.swap(queue_);
   in_flight_bytes_ = std::exchange(queued_bytes_, 0);
+  in_flight_frames_ = std::exchange(queued_frames_, 0);
   buffers_.clear();
   for (auto const& f : in_flight_)
     buffers_.emplace_back(net::buffer(*f));
   idle_since_tick_ = false;
+  // Re-armed before every write: a deadline that ran out while idle would fail the next write.
   stream_.expires_after(limits_.write_timeout);
   net::async_write(stream_, buffers_,
                    beast::bind_front_handler(&sse_session::on_write, shared_from_this()));
 }
 
-void sse_session::on_write(beast::error_code ec, std::size_t) {
+void sse_session::on_write(beast::error_code ec, std::size_t bytes) {
   if (ec) {
-    if (ec == beast::error::timeout)
-      spdlog::info("[sse {}] cut off: a write took longer than {}s", remote_,
+    if (ec == beast::error::timeout) {
+      spdlog::info("[sse {}] cut off: a write took longer than {}s (--write-timeout)", remote_,
                    limits_.write_timeout.count());
-    else
-      spdlog::debug("[sse {}] write failed: {}", remote_, ec.message());
-    return do_close("write failed");
+      return do_close(stream_end::timeout);
+    }
+    spdlog::debug("[sse {}] write failed: {}", remote_, ec.message());
+    return do_close(closing_ ? stream_end::shutdown : stream_end::client_closed);
   }
+  stats_.written(in_flight_frames_, bytes);
   in_flight_bytes_ = 0;
+  in_flight_frames_ = 0;
   in_flight_.clear();
   buffers_.clear();
   do_write();
+  set_lagging(!queue_.empty());
+}
+
+void sse_session::set_lagging(bool lagging) {
+  if (lagging == lagging_) return;
+  lagging_ = lagging;
+  stats_.lagging_changed(lagging ? 1 : -1);
 }
 
 void sse_session::do_wait_hangup() {
@@ -110,18 +141,20 @@ void sse_session::do_wait_hangup() {
 }
 
 void sse_session::on_readable(beast::error_code ec) {
-  if (ec) return do_close("wait failed");
+  if (ec) return do_close(closing_ ? stream_end::shutdown : stream_end::error);
   char scratch[256];
   auto const n = stream_.socket().read_some(net::buffer(scratch), ec);
   if (ec == net::error::would_block || ec == net::error::try_again) return do_wait_hangup();
-  if (ec || n == 0) return do_close("client closed");
+  if (ec || n == 0) return do_close(stream_end::client_closed);
   do_wait_hangup();
 }
 
-void sse_session::do_close(char const* reason) {
+void sse_session::do_close(stream_end why) {
   if (closed_) return;
   closed_ = true;
-  spdlog::debug("[sse {}] closing: {}", remote_, reason);
+  spdlog::debug("[sse {}] closed ({})", remote_, static_cast<int>(why));
+  stats_.stream_ended(why);
+  set_lagging(false);
   // Leave before anything else so /status drops at once; never called under the hub's lock.
   hub_.unsubscribe(this);
   beast::error_code ec;

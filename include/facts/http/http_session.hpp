@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <optional>
 
@@ -17,6 +18,9 @@ struct session_context {
   fact_writer& writer;
   limits const& lim;
   std::chrono::milliseconds retry;
+  metrics& stats;
+  /// Requests read and not yet answered: shutdown waits for them to reach 0.
+  std::atomic<std::size_t>& requests_in_flight;
 };
 
 /**
@@ -26,12 +30,19 @@ struct session_context {
 class http_session : public std::enable_shared_from_this<http_session> {
  public:
   http_session(tcp::socket&& socket, session_context const& ctx);
+  ~http_session();
 
   void run();
 
  private:
   void do_read();
+  void on_first_bytes(beast::error_code ec, std::size_t bytes);
+  void do_read_request();
   void on_read(beast::error_code ec, std::size_t bytes);
+  void open_stream(response header);
+  void retry_later(response header);
+  void refuse(bhttp::status status, std::string const& message);
+  void answer_done();
   void on_published(std::optional<append_result> const& result);
   void do_write(response res);
   void on_write(bool keep_alive, beast::error_code ec, std::size_t bytes);
@@ -48,6 +59,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   request req_;                     // the request being answered
   std::optional<response> res_;     // the response being written
   std::size_t lingered_bytes_ = 0;  // drained after the last answer, bounded by linger_limit
+  bool answering_ = false;          // counted in requests_in_flight
+  std::shared_ptr<std::string const> refused_stream_;  // the retry-later answer being written
 };
 
 }  // namespace facts::http

@@ -10,6 +10,8 @@
 #include "facts/http/cors.hpp"
 #include "facts/http/net.hpp"
 #include "facts/http/static_files.hpp"
+#include "facts/limits.hpp"
+#include "facts/metrics.hpp"
 #include "facts/store/fact_store.hpp"
 
 namespace facts::http {
@@ -21,6 +23,9 @@ struct route_context {
   broadcaster const& hub;
   fact_store const& store;
   std::chrono::steady_clock::time_point started;
+  std::string const& publish_token;  ///< empty: anyone may publish
+  limits const& lim;
+  metrics const& stats;
 };
 
 /** Represents what to do with one request; routing itself does no I/O. */
@@ -29,6 +34,7 @@ struct route_decision {
     respond,      ///< send `res`
     open_stream,  ///< hand the connection to an SSE stream whose response header is `res`
     publish,      ///< store `fact_json`, then answer with publish_answer()
+    retry_later,  ///< too many streams: send the stream header `res`, a retry: and close
   };
   action what = action::respond;
   response res;
@@ -52,8 +58,15 @@ response error_response(bhttp::status status, std::string_view message, request_
 response publish_answer(std::optional<append_result> const& result, request_header const& req,
                         cors_policy const& cors);
 
+/// True when `authorization` is `Bearer <token>`; compares in constant time.
+bool bearer_matches(std::string_view authorization, std::string_view token);
+
 /// An Idempotency-Key we accept: 1 to 255 visible ASCII characters.
 bool valid_idempotency_key(std::string_view key);
+
+/// The label /metrics counts a request under: events, fact, facts, status, metrics, healthz,
+/// static.
+std::string_view route_name(std::string_view target);
 
 /// The header block of an event stream, as bytes, for writing before the raw frames.
 std::string stream_header_bytes(response const& res);

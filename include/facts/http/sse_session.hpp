@@ -9,6 +9,7 @@
 #include "facts/broadcaster.hpp"
 #include "facts/http/net.hpp"
 #include "facts/limits.hpp"
+#include "facts/metrics.hpp"
 #include "facts/subscriber.hpp"
 
 namespace facts::http {
@@ -21,7 +22,7 @@ namespace facts::http {
  */
 class sse_session : public subscriber, public std::enable_shared_from_this<sse_session> {
  public:
-  sse_session(beast::tcp_stream&& stream, broadcaster& hub, limits const& lim);
+  sse_session(beast::tcp_stream&& stream, broadcaster& hub, limits const& lim, metrics& stats);
   ~sse_session() override;
 
   /// Subscribes and sends `header` (the HTTP response head plus retry line) and the snapshot.
@@ -35,23 +36,30 @@ class sse_session : public subscriber, public std::enable_shared_from_this<sse_s
  private:
   void on_deliver(frame f);
   void on_heartbeat(frame f);
-  void enqueue(frame f, bool counts_against_limit);
+  void on_shutdown();
+  void enqueue(frame f, bool live);
   void do_write();
-  void on_write(beast::error_code ec, std::size_t);
+  void on_write(beast::error_code ec, std::size_t bytes);
+  void set_lagging(bool lagging);
   void do_wait_hangup();
   void on_readable(beast::error_code ec);
-  void do_close(char const* reason);
+  void do_close(stream_end why);
 
   beast::tcp_stream stream_;
   broadcaster& hub_;
   limits const& limits_;
+  metrics& stats_;
   std::string remote_;                      // peer address, for logs
   std::vector<frame> queue_;                // frames waiting for the next write
   std::vector<frame> in_flight_;            // frames the current write is sending
   std::vector<net::const_buffer> buffers_;  // views of in_flight_ for the gather write
-  std::size_t queued_bytes_ = 0;            // bytes of live events in queue_ (not header, snapshot)
+  std::size_t queued_bytes_ = 0;            // bytes of live events in queue_
   std::size_t in_flight_bytes_ = 0;         // bytes of live events in in_flight_
+  std::size_t queued_frames_ = 0;           // live frames in queue_
+  std::size_t in_flight_frames_ = 0;        // live frames in in_flight_
   bool idle_since_tick_ = true;             // nothing written since the last heartbeat tick
+  bool lagging_ = false;                    // counted in metrics' lagging gauge
+  bool closing_ = false;                    // shutting down: close once the queue is written
   bool closed_ = false;
 };
 

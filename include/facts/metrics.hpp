@@ -1,0 +1,52 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace facts {
+
+/** Represents why an event stream ended, as /metrics counts it. */
+enum class stream_end { client_closed, slow, timeout, shutdown, error };
+
+/**
+ * Represents the daemon's counters, exported by GET /metrics in the Prometheus text format.
+ * Safe from any thread: counters are atomics, the request table has its own lock.
+ */
+class metrics {
+ public:
+  /// Upper bounds of the publish-to-write latency histogram, in seconds.
+  static constexpr std::array<double, 12> latency_buckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                          0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
+
+  void stream_ended(stream_end why);
+  void facts_published(std::uint64_t n) { facts_published_ += n; }
+  void written(std::uint64_t events, std::uint64_t bytes);
+  void publish_to_write(std::chrono::steady_clock::duration latency);
+  void lagging_changed(int delta) { lagging_ += delta; }
+  void request_answered(std::string_view route, unsigned status);
+
+  std::int64_t lagging() const { return lagging_.load(); }
+
+  /// The Prometheus exposition of every counter; `open_streams` comes from the broadcaster.
+  std::string prometheus_text(std::size_t open_streams) const;
+
+ private:
+  std::atomic<std::uint64_t> facts_published_{0};
+  std::atomic<std::uint64_t> events_written_{0};
+  std::atomic<std::uint64_t> bytes_written_{0};
+  std::atomic<std::int64_t> lagging_{0};
+  std::array<std::atomic<std::uint64_t>, 5> streams_ended_{};
+  std::array<std::atomic<std::uint64_t>, latency_buckets.size() + 1> latency_counts_{};
+  std::atomic<std::uint64_t> latency_sum_ns_{0};
+  mutable std::mutex requests_mutex_;  // guards requests_
+  std::map<std::pair<std::string, unsigned>, std::uint64_t> requests_;
+};
+
+}  // namespace facts

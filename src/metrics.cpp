@@ -1,0 +1,79 @@
+#include "facts/metrics.hpp"
+
+#include <fmt/format.h>
+
+namespace facts {
+
+namespace {
+
+constexpr std::array<char const*, 5> end_names{"client_closed", "slow", "timeout", "shutdown",
+                                               "error"};
+
+}  // namespace
+
+void metrics::stream_ended(stream_end why) {
+  ++streams_ended_[static_cast<std::size_t>(why)];
+}
+
+void metrics::written(std::uint64_t events, std::uint64_t bytes) {
+  events_written_ += events;
+  bytes_written_ += bytes;
+}
+
+void metrics::publish_to_write(std::chrono::steady_clock::duration latency) {
+  auto const seconds = std::chrono::duration<double>(latency).count();
+  std::size_t bucket = 0;
+  while (bucket < latency_buckets.size() && seconds > latency_buckets[bucket])
+    ++bucket;
+  ++latency_counts_[bucket];
+  latency_sum_ns_ += static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(latency).count());
+}
+
+void metrics::request_answered(std::string_view route, unsigned status) {
+  std::lock_guard lock(requests_mutex_);
+  ++requests_[{std::string(route), status}];
+}
+
+std::string metrics::prometheus_text(std::size_t open_streams) const {
+  std::string out;
+  auto metric = [&](char const* name, char const* type, char const* help) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  };
+  metric("factsd_streams_open", "gauge", "Open event streams.");
+  out += fmt::format("factsd_streams_open {}\n", open_streams);
+  metric("factsd_streams_lagging", "gauge", "Streams with events waiting behind a write.");
+  out += fmt::format("factsd_streams_lagging {}\n", lagging_.load());
+  metric("factsd_facts_published_total", "counter", "Facts stored and fanned out.");
+  out += fmt::format("factsd_facts_published_total {}\n", facts_published_.load());
+  metric("factsd_events_written_total", "counter", "Live events written to streams.");
+  out += fmt::format("factsd_events_written_total {}\n", events_written_.load());
+  metric("factsd_bytes_written_total", "counter", "Bytes written to streams.");
+  out += fmt::format("factsd_bytes_written_total {}\n", bytes_written_.load());
+  metric("factsd_streams_ended_total", "counter", "Streams ended, by reason.");
+  for (std::size_t i = 0; i < end_names.size(); ++i)
+    out += fmt::format("factsd_streams_ended_total{{reason=\"{}\"}} {}\n", end_names[i],
+                       streams_ended_[i].load());
+  metric("factsd_http_requests_total", "counter", "Requests answered, by route and status.");
+  {
+    std::lock_guard lock(requests_mutex_);
+    for (auto const& [key, count] : requests_)
+      out += fmt::format("factsd_http_requests_total{{route=\"{}\",status=\"{}\"}} {}\n", key.first,
+                         key.second, count);
+  }
+  metric("factsd_publish_to_write_seconds", "histogram",
+         "Time from a fact's fan-out to its write to a stream completing.");
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < latency_buckets.size(); ++i) {
+    cumulative += latency_counts_[i].load();
+    out += fmt::format("factsd_publish_to_write_seconds_bucket{{le=\"{}\"}} {}\n",
+                       latency_buckets[i], cumulative);
+  }
+  cumulative += latency_counts_.back().load();
+  out += fmt::format("factsd_publish_to_write_seconds_bucket{{le=\"+Inf\"}} {}\n", cumulative);
+  out += fmt::format("factsd_publish_to_write_seconds_sum {}\n", latency_sum_ns_.load() / 1e9);
+  out += fmt::format("factsd_publish_to_write_seconds_count {}\n", cumulative);
+  return out;
+}
+
+}  // namespace facts
