@@ -35,13 +35,16 @@ void metrics::request_answered(std::string_view route, unsigned status) {
   ++requests_[{std::string(route), status}];
 }
 
-std::string metrics::prometheus_text(std::size_t open_streams) const {
+std::string metrics::prometheus_text(hub_figures const& hub) const {
   std::string out;
   auto metric = [&](char const* name, char const* type, char const* help) {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
   };
   metric("factsd_streams_open", "gauge", "Open event streams.");
-  out += fmt::format("factsd_streams_open {}\n", open_streams);
+  out += fmt::format("factsd_streams_open {}\n", hub.open_streams);
+  metric("factsd_snapshots_built_total", "counter",
+         "Snapshot events serialized; new clients share one per sequence number.");
+  out += fmt::format("factsd_snapshots_built_total {}\n", hub.snapshots_built);
   metric("factsd_streams_lagging", "gauge", "Streams with events waiting behind a write.");
   out += fmt::format("factsd_streams_lagging {}\n", lagging_.load());
   metric("factsd_facts_published_total", "counter", "Facts stored and fanned out.");

@@ -34,8 +34,14 @@ class metrics {
 
   std::int64_t lagging() const { return lagging_.load(); }
 
-  /// The Prometheus exposition of every counter; `open_streams` comes from the broadcaster.
-  std::string prometheus_text(std::size_t open_streams) const;
+  /// What the broadcaster knows, for prometheus_text().
+  struct hub_figures {
+    std::size_t open_streams = 0;
+    std::uint64_t snapshots_built = 0;
+  };
+
+  /// The Prometheus exposition of every counter.
+  std::string prometheus_text(hub_figures const& hub) const;
 
  private:
   std::atomic<std::uint64_t> facts_published_{0};

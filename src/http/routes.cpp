@@ -265,8 +265,9 @@ route_decision route_request(request const& req, route_context const& ctx) {
     if (path == "/healthz")
       return respond(make_response(bhttp::status::ok, req, ctx.cors, "application/json",
                                    "{\"status\": \"ok\"}"));
-    return respond(make_response(bhttp::status::ok, req, ctx.cors, "text/plain; version=0.0.4",
-                                 ctx.stats.prometheus_text(ctx.hub.client_count())));
+    return respond(make_response(
+        bhttp::status::ok, req, ctx.cors, "text/plain; version=0.0.4",
+        ctx.stats.prometheus_text({ctx.hub.client_count(), ctx.hub.snapshots_built()})));
   }
   bool const full = ctx.hub.client_count() >= ctx.lim.max_clients;
   if (path == "/events") {
