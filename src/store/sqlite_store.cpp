@@ -127,6 +127,7 @@ std::vector<append_result> sqlite_store::append(std::vector<append_request> cons
   if (plan.created.empty()) return std::move(plan.results);
   try {
     SQLite::Transaction tx(*db_);
+    bool keyed = false;
     SQLite::Statement insert_fact(*db_, "INSERT INTO facts (seq, json, created) VALUES (?, ?, ?)");
     SQLite::Statement insert_key(*db_,
                                  "INSERT OR REPLACE INTO idempotency_keys (key, seq, created) "
@@ -139,20 +140,25 @@ std::vector<append_result> sqlite_store::append(std::vector<append_request> cons
       insert_fact.exec();
       insert_fact.reset();
       if (requests[i].idempotency_key.empty()) continue;
+      keyed = true;
       insert_key.bind(1, requests[i].idempotency_key);
       insert_key.bind(2, static_cast<std::int64_t>(stored.seq));
       insert_key.bind(3, now);
       insert_key.exec();
       insert_key.reset();
     }
-    // Keys expire after a day, and only the newest ones are kept.
-    SQLite::Statement expire(*db_,
-                             "DELETE FROM idempotency_keys WHERE created < ? OR key IN ("
-                             "SELECT key FROM idempotency_keys ORDER BY created DESC, seq DESC "
-                             "LIMIT -1 OFFSET ?)");
-    expire.bind(1, now - idempotency_window_seconds);
-    expire.bind(2, static_cast<std::int64_t>(idempotency_max_keys));
-    expire.exec();
+    if (keyed) {
+      // Keys expire after a day, and only the newest ones are kept. Both deletes walk only the
+      // rows they remove: one by the `created` index, one by rowid, which grows with each insert.
+      SQLite::Statement expire_old(*db_, "DELETE FROM idempotency_keys WHERE created < ?");
+      expire_old.bind(1, now - idempotency_window_seconds);
+      expire_old.exec();
+      SQLite::Statement expire_many(*db_,
+                                    "DELETE FROM idempotency_keys WHERE rowid <= "
+                                    "(SELECT max(rowid) FROM idempotency_keys) - ?");
+      expire_many.bind(1, static_cast<std::int64_t>(idempotency_max_keys));
+      expire_many.exec();
+    }
     tx.commit();
   } catch (SQLite::Exception const& e) {
     throw store_error("store sqlite:" + path_ + ": append failed: " + e.what());
