@@ -1,5 +1,6 @@
 #include "facts/config.hpp"
 
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <charconv>
@@ -33,12 +34,18 @@ bool has_line_break(std::string const& s) {
   return s.find_first_of("\r\n") != std::string::npos || s.find('\0') != std::string::npos;
 }
 
-// Collapses CLI11's multi-line messages into the one line the daemon promises on stderr.
-std::string one_line(std::string text) {
-  std::replace(text.begin(), text.end(), '\n', ' ');
-  while (!text.empty() && text.back() == ' ')
-    text.pop_back();
-  return text;
+// The daemon promises one line on stderr for a usage error, whatever bytes the bad value held:
+// control characters (CLI11 quotes values back as given) are shown as \xNN.
+std::string one_line(std::string_view text) {
+  std::string out;
+  for (char const c : text) {
+    auto const byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f)
+      out += fmt::format("\\x{:02x}", byte);
+    else
+      out += c;
+  }
+  return out;
 }
 
 }  // namespace
@@ -80,7 +87,8 @@ config_result parse_config(int argc, char const* const* argv) {
       ->check(CLI::IsMember({"full", "normal"}));
   app.add_option("--replay-limit", cfg.replay_limit,
                  "most facts in a new client's first event, the newest (0 = all)")
-      ->envname("FACTSD_REPLAY_LIMIT");
+      ->envname("FACTSD_REPLAY_LIMIT")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{10'000'000}));
   app.add_option("--max-fact-bytes", cfg.limits.max_fact_bytes, "largest POST /fact body")
       ->envname("FACTSD_MAX_FACT_BYTES")
       ->check(CLI::Range(std::size_t{2}, std::size_t{64} << 20));
@@ -142,14 +150,17 @@ config_result parse_config(int argc, char const* const* argv) {
   } catch (CLI::ParseError const& e) {
     result.exit_now = true;
     result.exit_code = 2;
-    result.message = "factsd: " + one_line(e.what());
+    std::string what = e.what();
+    while (!what.empty() && what.back() == '\n')
+      what.pop_back();
+    result.message = "factsd: " + one_line(what);
     return result;
   }
 
   auto fail = [&](std::string message) {
     result.exit_now = true;
     result.exit_code = 2;
-    result.message = "factsd: " + std::move(message);
+    result.message = "factsd: " + one_line(message);
     return result;
   };
   if (!parse_listen_address(listen, cfg.listen_host, cfg.listen_port))

@@ -35,6 +35,8 @@ std::size_t nesting_depth(std::string_view body) {
 }  // namespace
 
 fact_parse_result parse_fact(std::string_view body) {
+  // nlohmann stops at a NUL as if the input ended there; what follows would be dropped unseen.
+  if (body.find('\0') != std::string_view::npos) return {{}, "body contains a NUL byte"};
   if (nesting_depth(body) > max_fact_depth)
     return {{}, "fact is nested deeper than " + std::to_string(max_fact_depth) + " levels"};
   // ordered_json keeps the fields in the order they were sent.

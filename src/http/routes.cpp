@@ -193,9 +193,10 @@ route_decision static_file(request const& req, route_context const& ctx) {
     return respond(error_response(bhttp::status::not_found,
                                   "no such path: " + std::string(req.target()), req, ctx.cors));
   auto res = make_response(bhttp::status::ok, req, ctx.cors, mime_type(*path), std::move(*bytes));
-  if (req.method() == bhttp::verb::head) res.body().clear();  // keeps the Content-Length
   return respond(std::move(res));
 }
+
+route_decision route_by_path(request const& req, route_context const& ctx);
 
 }  // namespace
 
@@ -243,6 +244,17 @@ response publish_answer(std::optional<append_result> const& result, request_head
 }
 
 route_decision route_request(request const& req, route_context const& ctx) {
+  auto decision = route_by_path(req, ctx);
+  // HEAD gets the headers GET would, Content-Length included, and never a body: one would be
+  // read as the start of the next response on a keep-alive connection.
+  if (req.method() == bhttp::verb::head && decision.what == route_decision::action::respond)
+    decision.res.body().clear();
+  return decision;
+}
+
+namespace {
+
+route_decision route_by_path(request const& req, route_context const& ctx) {
   auto const target = std::string_view(req.target());
   if (target.size() > ctx.lim.max_url_bytes)
     return respond(error_response(bhttp::status::uri_too_long,
@@ -298,6 +310,8 @@ route_decision route_request(request const& req, route_context const& ctx) {
   if (path == "/status") return status(req, ctx);
   return static_file(req, ctx);
 }
+
+}  // namespace
 
 std::string_view route_name(std::string_view target) {
   auto const path = target.substr(0, target.find('?'));

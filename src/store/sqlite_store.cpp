@@ -172,7 +172,8 @@ std::vector<append_result> sqlite_store::append(std::vector<append_request> cons
 std::vector<fact> sqlite_store::read_after(std::uint64_t after, std::size_t max) const {
   std::lock_guard lock(mutex_);
   std::vector<fact> out;
-  if (max == 0) return out;
+  // Seqs are stored as SQLite's signed 64-bit integers; none can lie beyond INT64_MAX.
+  if (max == 0 || after >= static_cast<std::uint64_t>(INT64_MAX)) return out;
   try {
     SQLite::Statement query(*db_, "SELECT seq, json FROM facts WHERE seq > ? ORDER BY seq LIMIT ?");
     query.bind(1, static_cast<std::int64_t>(after));
