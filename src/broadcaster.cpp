@@ -95,6 +95,7 @@ void broadcaster::publish(std::vector<fact> const& batch) {
   for (auto const& f : batch)
     bytes += make_event(f);
   auto const shared = std::make_shared<std::string const>(std::move(bytes));
+  frame_meta const meta{static_cast<std::uint32_t>(batch.size()), std::chrono::steady_clock::now()};
 
   std::lock_guard lock(mutex_);
   for (auto const& f : batch)
@@ -105,7 +106,7 @@ void broadcaster::publish(std::vector<fact> const& batch) {
   full_snapshot_.reset();
   // Posting under the lock keeps every stream in seq order; deliver() only posts.
   for (auto const& [key, weak] : subscribers_)
-    if (auto sub = weak.lock()) sub->deliver(shared);
+    if (auto sub = weak.lock()) sub->deliver(shared, meta);
 }
 
 void broadcaster::heartbeat() {

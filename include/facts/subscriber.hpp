@@ -1,8 +1,17 @@
 #pragma once
 
+#include <chrono>
+#include <cstdint>
+
 #include "facts/sse.hpp"
 
 namespace facts {
+
+/** Represents what a live frame carries besides its bytes, for the metrics. */
+struct frame_meta {
+  std::uint32_t events = 0;                         ///< facts in the frame
+  std::chrono::steady_clock::time_point published;  ///< when the broadcaster fanned it out
+};
 
 /**
  * Represents one live stream as the broadcaster sees it: something that takes frames. It never
@@ -13,7 +22,7 @@ class subscriber {
   virtual ~subscriber() = default;
 
   /// Queues a frame. Called from any thread, under the broadcaster's lock: must not block.
-  virtual void deliver(frame f) = 0;
+  virtual void deliver(frame f, frame_meta meta) = 0;
 
   /// Sent to idle streams on each heartbeat tick; same rules as deliver().
   virtual void heartbeat(frame f) = 0;

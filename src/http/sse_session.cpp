@@ -24,15 +24,15 @@ void sse_session::run(std::string header, std::optional<std::string> last_event_
   stream_.socket().non_blocking(true, ec);  // so the hang-up read below can never block
   // Header, retry line and snapshot go out in the first write. Frames delivered after
   // subscribe() are posted to this strand, so they can only queue behind these.
-  enqueue(std::make_shared<std::string const>(std::move(header)), false);
-  enqueue(std::move(snapshot), false);
+  enqueue(std::make_shared<std::string const>(std::move(header)));
+  enqueue(std::move(snapshot));
   do_write();
   do_wait_hangup();
 }
 
-void sse_session::deliver(frame f) {
-  net::post(stream_.get_executor(), [self = shared_from_this(), f = std::move(f)]() mutable {
-    self->on_deliver(std::move(f));
+void sse_session::deliver(frame f, frame_meta meta) {
+  net::post(stream_.get_executor(), [self = shared_from_this(), f = std::move(f), meta]() mutable {
+    self->on_deliver(std::move(f), meta);
   });
 }
 
@@ -46,13 +46,13 @@ void sse_session::close() {
   net::post(stream_.get_executor(), [self = shared_from_this()] { self->on_shutdown(); });
 }
 
-void sse_session::on_deliver(frame f) {
+void sse_session::on_deliver(frame f, frame_meta meta) {
   if (closed_ || closing_) return;
-  enqueue(std::move(f), true);
-  auto const queued = queued_bytes_ + in_flight_bytes_;
-  if (queued > limits_.max_queue_bytes) {
+  enqueue(std::move(f), meta);
+  auto const backlog = queued_bytes_ + in_flight_bytes_;
+  if (backlog > limits_.max_queue_bytes) {
     spdlog::info("[sse {}] cut off as too slow: {} bytes queued (--max-queue-bytes {})", remote_,
-                 queued, limits_.max_queue_bytes);
+                 backlog, limits_.max_queue_bytes);
     return do_close(stream_end::slow);
   }
   do_write();
@@ -64,7 +64,7 @@ void sse_session::on_heartbeat(frame f) {
   bool const idle = idle_since_tick_ && in_flight_.empty() && queue_.empty();
   idle_since_tick_ = true;
   if (!idle) return;
-  enqueue(std::move(f), false);
+  enqueue(std::move(f));
   do_write();
 }
 
@@ -74,16 +74,15 @@ void sse_session::on_shutdown() {
   // A last retry: spread over a few seconds, so a restarted server is not met by every
   // client in the same instant.
   auto const retry = jittered_retry(std::chrono::seconds(1), std::chrono::seconds(10));
-  enqueue(std::make_shared<std::string const>(make_retry(retry) + "\n"), false);
+  enqueue(std::make_shared<std::string const>(make_retry(retry) + "\n"));
   do_write();
 }
 
-void sse_session::enqueue(frame f, bool live) {
-  if (live) {
-    queued_bytes_ += f->size();
-    ++queued_frames_;
-  }
-  queue_.push_back(std::move(f));
+void sse_session::enqueue(frame f, frame_meta meta) {
+  // Only live events count against the queue bound: a large snapshot must not cut off the
+  // client it was built for.
+  if (meta.events > 0) queued_bytes_ += f->size();
+  queue_.push_back({std::move(f), meta});
 }
 
 void sse_session::do_write() {
@@ -96,10 +95,9 @@ void sse_session::do_write() {
   // one system call instead of one per event.
   in_flight_.swap(queue_);
   in_flight_bytes_ = std::exchange(queued_bytes_, 0);
-  in_flight_frames_ = std::exchange(queued_frames_, 0);
   buffers_.clear();
-  for (auto const& f : in_flight_)
-    buffers_.emplace_back(net::buffer(*f));
+  for (auto const& q : in_flight_)
+    buffers_.emplace_back(net::buffer(*q.bytes));
   idle_since_tick_ = false;
   // Re-armed before every write: a deadline that ran out while idle would fail the next write.
   stream_.expires_after(limits_.write_timeout);
@@ -117,9 +115,15 @@ void sse_session::on_write(beast::error_code ec, std::size_t bytes) {
     spdlog::debug("[sse {}] write failed: {}", remote_, ec.message());
     return do_close(closing_ ? stream_end::shutdown : stream_end::client_closed);
   }
-  stats_.written(in_flight_frames_, bytes);
+  auto const now = std::chrono::steady_clock::now();
+  std::uint64_t events = 0;
+  for (auto const& q : in_flight_) {
+    if (q.meta.events == 0) continue;
+    events += q.meta.events;
+    stats_.publish_to_write(now - q.meta.published);
+  }
+  stats_.written(events, bytes);
   in_flight_bytes_ = 0;
-  in_flight_frames_ = 0;
   in_flight_.clear();
   buffers_.clear();
   do_write();

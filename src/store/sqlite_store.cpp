@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 namespace facts {
@@ -72,8 +73,13 @@ void sqlite_store::open_checked() {
     fail(path_, "schema version " + std::to_string(version) + " is not " +
                     std::to_string(schema_version) + " (written by another factsd version?)");
   if (!fresh) {
-    auto const check = db_->execAndGet("PRAGMA quick_check").getString();
-    if (check != "ok") fail(path_, "database is corrupt: " + check);
+    auto check = db_->execAndGet("PRAGMA quick_check").getString();
+    if (check != "ok") {
+      // SQLite lists the damage over many lines; the daemon reports in one.
+      std::replace(check.begin(), check.end(), '\n', ' ');
+      if (check.size() > 200) check = check.substr(0, 200) + "...";
+      fail(path_, "database is corrupt (" + check + ")");
+    }
   }
   // Take the write lock now: this is where another process holding the file shows up.
   db_->exec("BEGIN IMMEDIATE; COMMIT");

@@ -15,7 +15,7 @@ namespace facts::test {
  */
 class fake_subscriber final : public subscriber {
  public:
-  void deliver(frame f) override {
+  void deliver(frame f, facts::frame_meta) override {
     std::lock_guard lock(mutex_);
     frames_.push_back(std::move(f));
   }

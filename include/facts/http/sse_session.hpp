@@ -29,15 +29,15 @@ class sse_session : public subscriber, public std::enable_shared_from_this<sse_s
   /// Must run on the connection's strand.
   void run(std::string header, std::optional<std::string> last_event_id);
 
-  void deliver(frame f) override;
+  void deliver(frame f, frame_meta meta) override;
   void heartbeat(frame f) override;
   void close() override;
 
  private:
-  void on_deliver(frame f);
+  void on_deliver(frame f, frame_meta meta);
   void on_heartbeat(frame f);
   void on_shutdown();
-  void enqueue(frame f, bool live);
+  void enqueue(frame f, frame_meta meta = {});
   void do_write();
   void on_write(beast::error_code ec, std::size_t bytes);
   void set_lagging(bool lagging);
@@ -49,14 +49,17 @@ class sse_session : public subscriber, public std::enable_shared_from_this<sse_s
   broadcaster& hub_;
   limits const& limits_;
   metrics& stats_;
-  std::string remote_;                      // peer address, for logs
-  std::vector<frame> queue_;                // frames waiting for the next write
-  std::vector<frame> in_flight_;            // frames the current write is sending
+  std::string remote_;  // peer address, for logs
+  /** Represents one frame waiting or being written; live events have meta.events > 0. */
+  struct queued {
+    frame bytes;
+    frame_meta meta;
+  };
+  std::vector<queued> queue_;               // frames waiting for the next write
+  std::vector<queued> in_flight_;           // frames the current write is sending
   std::vector<net::const_buffer> buffers_;  // views of in_flight_ for the gather write
   std::size_t queued_bytes_ = 0;            // bytes of live events in queue_
   std::size_t in_flight_bytes_ = 0;         // bytes of live events in in_flight_
-  std::size_t queued_frames_ = 0;           // live frames in queue_
-  std::size_t in_flight_frames_ = 0;        // live frames in in_flight_
   bool idle_since_tick_ = true;             // nothing written since the last heartbeat tick
   bool lagging_ = false;                    // counted in metrics' lagging gauge
   bool closing_ = false;                    // shutting down: close once the queue is written
