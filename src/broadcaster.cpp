@@ -29,21 +29,31 @@ broadcaster::broadcaster(std::vector<fact> recent, std::size_t replay_limit,
 frame broadcaster::subscribe(std::shared_ptr<subscriber> const& sub,
                              std::optional<std::string_view> last_event_id) {
   // A client resuming from before the replay window catches up from the store. That read is
-  // I/O, so it happens before taking the lock; the lock then only stitches it to the window.
+  // I/O, so it happens outside the lock, and the lock then only stitches it to the window.
+  // The window may move on while we read; then we read the part it left behind and try again.
   std::vector<fact> older;
-  if (history_) {
+  for (int attempt = 0; attempt < max_catch_up_reads; ++attempt) {
+    std::uint64_t first_missing = 0;
     std::uint64_t window_start = 0;
-    resume_point from;
     {
       std::lock_guard lock(mutex_);
+      if (shut_down_) return nullptr;
+      auto const from = parse_last_event_id(last_event_id, last_seq_);
       window_start = window_start_locked();
-      from = parse_last_event_id(last_event_id, last_seq_);
+      bool const behind = history_ && !from.reset && from.after != 0 &&
+                          from.after + 1 < window_start &&
+                          window_start - 1 - from.after <= max_catch_up;
+      first_missing = older.empty() ? from.after + 1 : older.back().seq + 1;
+      if (!behind || first_missing >= window_start) {
+        subscribers_.insert_or_assign(sub.get(), sub);
+        return snapshot_locked(from, older);
+      }
     }
-    if (!from.reset && from.after != 0 && from.after + 1 < window_start &&
-        window_start - 1 - from.after <= max_catch_up)
-      older = history_->read_after(from.after, window_start - 1 - from.after);
+    auto more = history_->read_after(first_missing - 1, window_start - first_missing);
+    if (more.empty() || more.front().seq != first_missing) break;  // the store lost facts
+    older.insert(older.end(), std::make_move_iterator(more.begin()),
+                 std::make_move_iterator(more.end()));
   }
-
   std::lock_guard lock(mutex_);
   if (shut_down_) return nullptr;
   subscribers_.insert_or_assign(sub.get(), sub);

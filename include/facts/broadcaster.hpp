@@ -40,6 +40,10 @@ class broadcaster {
   /// further behind gets a reset to the window instead.
   static constexpr std::uint64_t max_catch_up = 100'000;
 
+  /// Store reads one catch-up may take while the window keeps moving, before it gives up and
+  /// sends a reset. Each read only covers what the window left behind since the last one.
+  static constexpr int max_catch_up_reads = 8;
+
   /// `recent`: facts already stored, oldest first. `replay_limit`: most facts a new client's
   /// snapshot holds, the newest ones (0 = all). `history`: where a client that resumes from
   /// before the window finds what it missed (nullptr: nowhere, it gets a reset).
