@@ -78,9 +78,22 @@ void server::start() {
   schedule_heartbeat();
   threads_.reserve(cfg_.threads);
   for (unsigned i = 0; i < cfg_.threads; ++i)
-    threads_.emplace_back([this] { ioc_.run(); });
+    threads_.emplace_back([this] { run_io_thread(); });
   spdlog::info("factsd {} listening on {}:{} with {} threads, store {}", FACTS_VERSION,
                cfg_.listen_host, port(), cfg_.threads, store_->describe());
+}
+
+void server::run_io_thread() {
+  // A handler that throws must not take the daemon down with every stream on it; the
+  // sessions catch what they expect, this is the last line.
+  for (;;) {
+    try {
+      ioc_.run();
+      return;
+    } catch (std::exception const& e) {
+      spdlog::error("[server] a handler failed: {}", e.what());
+    }
+  }
 }
 
 void server::schedule_heartbeat() {
@@ -108,7 +121,6 @@ void server::stop() {
   stopped_ = true;
   auto const deadline = std::chrono::steady_clock::now() + cfg_.shutdown_timeout;
   listener_->stop();
-  http::net::post(heartbeat_timer_.get_executor(), [this] { heartbeat_timer_.cancel(); });
   // Every POST already submitted is stored, fanned out and answered before the streams end;
   // one that arrives from now on is refused with 503 and not stored.
   writer_->stop();

@@ -34,7 +34,7 @@ class server {
   /// Starts the threads and the heartbeat; returns at once.
   void start();
 
-  /// Blocks until SIGINT/SIGTERM or stop(), then shuts down cleanly.
+  /// Blocks until SIGINT or SIGTERM, then shuts down cleanly (stop()).
   void run_until_signal();
 
   /// Stops accepting, ends every stream, stores what was submitted, joins the threads.
@@ -47,6 +47,7 @@ class server {
 
  private:
   void schedule_heartbeat();
+  void run_io_thread();
 
   config cfg_;
   std::unique_ptr<fact_store> store_;

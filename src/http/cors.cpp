@@ -9,7 +9,7 @@ cors_policy::cors_policy(std::vector<std::string> origins) : origins_(std::move(
 }
 
 void cors_policy::apply(bhttp::fields& out, std::string_view origin) const {
-  out.set(bhttp::field::access_control_expose_headers, "Location");
+  out.set(bhttp::field::access_control_expose_headers, "Location, Idempotent-Replayed");
   if (any_) {
     out.set(bhttp::field::access_control_allow_origin, "*");
     return;
@@ -23,7 +23,8 @@ void cors_policy::apply(bhttp::fields& out, std::string_view origin) const {
 void cors_policy::apply_preflight(bhttp::fields& out, std::string_view origin) const {
   apply(out, origin);
   out.set(bhttp::field::access_control_allow_methods, "GET, POST, OPTIONS");
-  out.set(bhttp::field::access_control_allow_headers, "Content-Type, Last-Event-ID, Authorization");
+  out.set(bhttp::field::access_control_allow_headers,
+          "Content-Type, Last-Event-ID, Authorization, Idempotency-Key");
   out.set(bhttp::field::access_control_max_age, "86400");
 }
 

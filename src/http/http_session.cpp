@@ -38,7 +38,8 @@ void http_session::do_read() {
   if (buffer_.size() > 0) return do_read_request();  // a pipelined request is already here
   // Waiting for the next request is bounded by the idle timeout; receiving it, once it has
   // started, by the (shorter) request timeout, so a slow sender cannot hold a connection.
-  stream_.expires_after(ctx_.lim.idle_timeout);
+  // A new connection gets no keep-alive grace: until it sends something it is only a descriptor.
+  stream_.expires_after(served_ ? ctx_.lim.idle_timeout : ctx_.lim.request_timeout);
   stream_.async_read_some(
       buffer_.prepare(4096),
       beast::bind_front_handler(&http_session::on_first_bytes, shared_from_this()));
@@ -59,6 +60,28 @@ void http_session::do_read_request() {
   parser_->body_limit(ctx_.lim.max_fact_bytes);
   parser_->header_limit(static_cast<std::uint32_t>(ctx_.lim.max_header_bytes));
   stream_.expires_after(ctx_.lim.request_timeout);
+  // The head first: a client that sent `Expect: 100-continue` waits for our go-ahead before it
+  // sends the body (and a body over the limit is refused from its Content-Length before that).
+  bhttp::async_read_header(
+      stream_, buffer_, *parser_,
+      beast::bind_front_handler(&http_session::on_read_header, shared_from_this()));
+}
+
+void http_session::on_read_header(beast::error_code ec, std::size_t bytes) {
+  if (ec || parser_->is_done()) return on_read(ec, bytes);
+  auto const expect = parser_->get().find(bhttp::field::expect);
+  if (expect != parser_->get().end() && beast::iequals(expect->value(), "100-continue")) {
+    static constexpr std::string_view go_ahead = "HTTP/1.1 100 Continue\r\n\r\n";
+    return net::async_write(stream_, net::buffer(go_ahead.data(), go_ahead.size()),
+                            [self = shared_from_this()](beast::error_code write_ec, std::size_t) {
+                              if (write_ec) return self->stream_.close();
+                              self->do_read_body();
+                            });
+  }
+  do_read_body();
+}
+
+void http_session::do_read_body() {
   bhttp::async_read(stream_, buffer_, *parser_,
                     beast::bind_front_handler(&http_session::on_read, shared_from_this()));
 }
@@ -87,8 +110,19 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
 
   req_ = parser_->release();
   answering_ = true;
+  served_ = true;
   ++ctx_.requests_in_flight;
-  auto decision = route_request(req_, ctx_.routes);
+  route_decision decision;
+  try {
+    decision = route_request(req_, ctx_.routes);
+  } catch (std::exception const& e) {
+    // A store read failed, or memory ran out: this request fails, the server keeps serving.
+    spdlog::error("[http] {} {} failed: {}", std::string(req_.method_string()),
+                  std::string(req_.target()), e.what());
+    return do_write(error_response(bhttp::status::service_unavailable,
+                                   "the server could not answer this request", req_,
+                                   ctx_.routes.cors));
+  }
   switch (decision.what) {
     case route_decision::action::respond:
       return do_write(std::move(decision.res));
@@ -141,6 +175,7 @@ void http_session::refuse(bhttp::status status, std::string const& message) {
   // Whatever is left of this request is unread, so the connection cannot carry another one.
   auto res = error_response(status, message, parser_->get(), ctx_.routes.cors);
   res.keep_alive(false);
+  req_ = request{parser_->get().base()};  // so /metrics counts it under its own route
   if (!answering_) {
     answering_ = true;
     ++ctx_.requests_in_flight;

@@ -5,7 +5,7 @@
 namespace facts::http {
 
 listener::listener(net::io_context& ioc, tcp::endpoint endpoint, session_context const& ctx)
-    : ioc_(ioc), acceptor_(net::make_strand(ioc)), ctx_(ctx) {
+    : ioc_(ioc), acceptor_(net::make_strand(ioc)), backoff_(acceptor_.get_executor()), ctx_(ctx) {
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(net::socket_base::reuse_address(true));
   acceptor_.bind(endpoint);
@@ -21,6 +21,7 @@ void listener::stop() {
   net::post(acceptor_.get_executor(), [self = shared_from_this()] {
     beast::error_code ec;
     self->acceptor_.close(ec);
+    self->backoff_.cancel();
   });
 }
 
@@ -36,10 +37,23 @@ void listener::do_accept() {
 
 void listener::on_accept(beast::error_code ec, tcp::socket socket) {
   if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+  if (ec == net::error::no_descriptors || ec == net::error::no_buffer_space ||
+      ec == net::error::no_memory || ec == std::errc::too_many_files_open_in_system) {
+    // Retrying at once would fail at once, in a loop that burns a core and floods the log.
+    // Pause, so closing connections can free descriptors, and say so once per episode.
+    if (!starved_) spdlog::warn("[listener] accept paused: {}", ec.message());
+    starved_ = true;
+    backoff_.expires_after(std::chrono::milliseconds(100));
+    backoff_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+      if (!wait_ec) self->do_accept();
+    });
+    return;
+  }
   if (ec) {
-    // Out of file descriptors and the like: keep accepting, others may still get through.
     spdlog::warn("[listener] accept failed: {}", ec.message());
   } else {
+    if (starved_) spdlog::info("[listener] accepting again");
+    starved_ = false;
     socket.set_option(tcp::no_delay(true), ec);
     std::make_shared<http_session>(std::move(socket), ctx_)->run();
   }

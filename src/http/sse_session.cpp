@@ -17,7 +17,15 @@ sse_session::~sse_session() {
 }
 
 void sse_session::run(std::string header, std::optional<std::string> last_event_id) {
-  auto snapshot = hub_.subscribe(shared_from_this(), last_event_id);
+  frame snapshot;
+  try {
+    snapshot = hub_.subscribe(shared_from_this(), last_event_id);
+  } catch (std::exception const& e) {
+    // A catch-up read from the store failed: end this stream, keep serving the others.
+    spdlog::error("[sse {}] cannot start the stream: {}", remote_, e.what());
+    hub_.unsubscribe(this);
+    return do_close(stream_end::error);
+  }
   if (!snapshot) return do_close(stream_end::shutdown);
   spdlog::debug("[sse {}] open", remote_);
   beast::error_code ec;
@@ -48,9 +56,12 @@ void sse_session::close() {
 
 void sse_session::on_deliver(frame f, frame_meta meta) {
   if (closed_ || closing_) return;
+  // A stream that had nothing pending takes any frame, however large a batch made it; only a
+  // stream that is already behind can be too slow.
+  bool const was_behind = queued_bytes_ + in_flight_bytes_ > 0;
   enqueue(std::move(f), meta);
   auto const backlog = queued_bytes_ + in_flight_bytes_;
-  if (backlog > limits_.max_queue_bytes) {
+  if (was_behind && backlog > limits_.max_queue_bytes) {
     spdlog::info("[sse {}] cut off as too slow: {} bytes queued (--max-queue-bytes {})", remote_,
                  backlog, limits_.max_queue_bytes);
     return do_close(stream_end::slow);
@@ -66,6 +77,7 @@ void sse_session::on_heartbeat(frame f) {
   if (!idle) return;
   enqueue(std::move(f));
   do_write();
+  idle_since_tick_ = true;  // a heartbeat is not activity: the next tick may need one too
 }
 
 void sse_session::on_shutdown() {

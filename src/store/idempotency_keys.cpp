@@ -22,19 +22,20 @@ std::optional<idempotency_keys::entry> idempotency_keys::find(std::string const&
 
 void idempotency_keys::remember(std::string const& key, entry e) {
   auto const now = e.created;
-  auto [it, inserted] = by_key_.insert_or_assign(key, std::move(e));
-  if (inserted) oldest_first_.push_back(key);
+  oldest_first_.emplace_back(key, now);
+  by_key_.insert_or_assign(key, std::move(e));
   expire(now);
 }
 
 void idempotency_keys::expire(std::int64_t now) {
   while (!oldest_first_.empty()) {
-    auto const it = by_key_.find(oldest_first_.front());
+    auto const& [key, created] = oldest_first_.front();
+    auto const it = by_key_.find(key);
+    bool const stale = it == by_key_.end() || it->second.created != created;
     bool const too_many = by_key_.size() > idempotency_max_keys;
-    bool const too_old =
-        it != by_key_.end() && it->second.created + idempotency_window_seconds < now;
-    if (!too_many && !too_old && it != by_key_.end()) return;
-    if (it != by_key_.end()) by_key_.erase(it);
+    bool const too_old = created + idempotency_window_seconds < now;
+    if (!stale && !too_many && !too_old) return;
+    if (!stale) by_key_.erase(it);
     oldest_first_.pop_front();
   }
 }

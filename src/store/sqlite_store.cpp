@@ -195,20 +195,16 @@ std::vector<fact> sqlite_store::read_after(std::uint64_t after, std::size_t max)
 
 std::vector<fact> sqlite_store::read_latest(std::size_t max) const {
   std::uint64_t after = 0;
-  {
-    std::lock_guard lock(mutex_);
-    if (max != 0 && last_seq_ > max) after = last_seq_ - max;
-  }
+  auto const last = last_seq_.load();
+  if (max != 0 && last > max) after = last - max;
   return read_after(after, max == 0 ? SIZE_MAX : max);
 }
 
 std::uint64_t sqlite_store::last_seq() const {
-  std::lock_guard lock(mutex_);
   return last_seq_;
 }
 
 std::uint64_t sqlite_store::count() const {
-  std::lock_guard lock(mutex_);
   return count_;
 }
 

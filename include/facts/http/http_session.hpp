@@ -38,6 +38,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void do_read();
   void on_first_bytes(beast::error_code ec, std::size_t bytes);
   void do_read_request();
+  void on_read_header(beast::error_code ec, std::size_t bytes);
+  void do_read_body();
   void on_read(beast::error_code ec, std::size_t bytes);
   void open_stream(response header);
   void retry_later(response header);
@@ -60,6 +62,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   std::optional<response> res_;     // the response being written
   std::size_t lingered_bytes_ = 0;  // drained after the last answer, bounded by linger_limit
   bool answering_ = false;          // counted in requests_in_flight
+  bool served_ = false;             // a request was answered: waits now get the idle timeout
   std::shared_ptr<std::string const> refused_stream_;  // the retry-later answer being written
 };
 

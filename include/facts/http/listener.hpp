@@ -22,7 +22,9 @@ class listener : public std::enable_shared_from_this<listener> {
   void on_accept(beast::error_code ec, tcp::socket socket);
 
   net::io_context& ioc_;
-  tcp::acceptor acceptor_;  // only on acceptor_'s strand
+  tcp::acceptor acceptor_;     // only on acceptor_'s strand
+  net::steady_timer backoff_;  // same strand: the pause after running out of descriptors
+  bool starved_ = false;       // in such a pause episode; logged once per episode
   session_context const& ctx_;
 };
 

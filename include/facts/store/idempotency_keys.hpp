@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 
 #include "facts/fact.hpp"
 
@@ -29,7 +30,9 @@ class idempotency_keys {
   void expire(std::int64_t now);
 
   std::unordered_map<std::string, entry> by_key_;
-  std::deque<std::string> oldest_first_;
+  /// Keys in the order they were remembered, with when; a key remembered again appears twice,
+  /// and the older appearance is skipped because its time no longer matches by_key_.
+  std::deque<std::pair<std::string, std::int64_t>> oldest_first_;
 };
 
 /// Unix seconds now; the one clock the stores use for keys.

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -42,8 +43,9 @@ class sqlite_store final : public fact_store {
   sync_mode sync_;
   mutable std::mutex mutex_;  // guards everything below: one connection, used by one at a time
   std::unique_ptr<SQLite::Database> db_;
-  std::uint64_t last_seq_ = 0;
-  std::uint64_t count_ = 0;
+  // Written under mutex_, read without it: /status must not wait for a commit's fsync.
+  std::atomic<std::uint64_t> last_seq_{0};
+  std::atomic<std::uint64_t> count_{0};
   idempotency_keys keys_;  // the table's live rows, for lookups without a query
 };
 
