@@ -44,6 +44,7 @@ frame broadcaster::subscribe(std::shared_ptr<subscriber> const& sub,
                           from.after + 1 < window_start &&
                           window_start - 1 - from.after <= max_catch_up;
       first_missing = older.empty() ? from.after + 1 : older.back().seq + 1;
+      if (full_locked()) return nullptr;
       if (!behind || first_missing >= window_start) {
         subscribers_.insert_or_assign(sub.get(), sub);
         return snapshot_locked(from, older);
@@ -55,9 +56,23 @@ frame broadcaster::subscribe(std::shared_ptr<subscriber> const& sub,
                  std::make_move_iterator(more.end()));
   }
   std::lock_guard lock(mutex_);
-  if (shut_down_) return nullptr;
+  if (shut_down_ || full_locked()) return nullptr;
   subscribers_.insert_or_assign(sub.get(), sub);
   return snapshot_locked(parse_last_event_id(last_event_id, last_seq_), older);
+}
+
+bool broadcaster::full_locked() const {
+  return max_subscribers_ != 0 && subscribers_.size() >= max_subscribers_;
+}
+
+void broadcaster::limit_subscribers(std::size_t max) {
+  std::lock_guard lock(mutex_);
+  max_subscribers_ = max;
+}
+
+bool broadcaster::shutting_down() const {
+  std::lock_guard lock(mutex_);
+  return shut_down_;
 }
 
 std::uint64_t broadcaster::window_start_locked() const {

@@ -18,9 +18,11 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("factsd"));
   spdlog::set_level(spdlog::level::from_str(parsed.config.log_level));
   try {
+    facts::shutdown_signals signals;
     facts::server daemon(parsed.config);
     daemon.start();
-    daemon.run_until_signal();
+    spdlog::info("signal {} received, shutting down", signals.wait());
+    daemon.stop();
   } catch (std::exception const& e) {
     spdlog::critical("{}", e.what());
     return 1;

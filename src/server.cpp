@@ -54,6 +54,7 @@ server::server(config cfg)
                                 requests_in_flight_})),
       ioc_(static_cast<int>(cfg_.threads)),
       heartbeat_timer_(ioc_) {
+  hub_->limit_subscribers(cfg_.limits.max_clients);
   try {
     listener_ = std::make_shared<http::listener>(ioc_, endpoint_of(cfg_), *session_ctx_);
   } catch (boost::system::system_error const& e) {
@@ -106,14 +107,15 @@ void server::schedule_heartbeat() {
   });
 }
 
-void server::run_until_signal() {
-  http::net::io_context signals_ioc(1);
-  http::net::signal_set signals(signals_ioc, SIGINT, SIGTERM);
-  signals.async_wait([](boost::system::error_code ec, int signo) {
-    if (!ec) spdlog::info("signal {} received, shutting down", signo);
+shutdown_signals::shutdown_signals() : signals_(ioc_, SIGINT, SIGTERM) {}
+
+int shutdown_signals::wait() {
+  int received = 0;
+  signals_.async_wait([&](boost::system::error_code ec, int signo) {
+    if (!ec) received = signo;
   });
-  signals_ioc.run();
-  stop();
+  ioc_.run();
+  return received;
 }
 
 void server::stop() {

@@ -57,10 +57,18 @@ class broadcaster {
    * Registers `sub` and returns the snapshot it must send before anything delivered to it, in
    * the same critical section as publish(): every later fact reaches it exactly once, none
    * twice. `last_event_id` is read against the newest seq under the same lock (see
-   * parse_last_event_id). Returns nullptr once shutdown() has begun.
+   * parse_last_event_id). Returns nullptr once shutdown() has begun, or when
+   * limit_subscribers() is reached.
    */
   frame subscribe(std::shared_ptr<subscriber> const& sub,
                   std::optional<std::string_view> last_event_id);
+
+  /// Most subscribers at once (0: no bound); subscribe() refuses beyond it, under its lock, so
+  /// concurrent connects cannot overshoot.
+  void limit_subscribers(std::size_t max);
+
+  /// True once shutdown() has begun: tells a refused subscribe() from a full one.
+  bool shutting_down() const;
 
   /// Removes `sub`. Idempotent. Must not be called from inside a subscriber method.
   void unsubscribe(subscriber const* sub);
@@ -83,6 +91,7 @@ class broadcaster {
  private:
   frame snapshot_locked(resume_point from, std::vector<fact> const& older);
   std::uint64_t window_start_locked() const;
+  bool full_locked() const;
 
   mutable std::mutex mutex_;  // guards every member below
   std::deque<fact> recent_;   // newest facts, oldest first, at most replay_limit_ (0: no bound)
@@ -93,6 +102,7 @@ class broadcaster {
   std::uint64_t snapshots_built_ = 0;
   frame heartbeat_frame_;
   bool shut_down_ = false;
+  std::size_t max_subscribers_ = 0;
   std::unordered_map<subscriber const*, std::weak_ptr<subscriber>> subscribers_;
 };
 

@@ -19,6 +19,21 @@
 namespace facts {
 
 /**
+ * Represents SIGINT and SIGTERM caught for a graceful stop. Create it before the server starts:
+ * a signal that arrives in between is kept, not lost to the default action.
+ */
+class shutdown_signals {
+ public:
+  shutdown_signals();
+  /// Blocks until one of the signals arrives; returns its number.
+  int wait();
+
+ private:
+  http::net::io_context ioc_{1};
+  http::net::signal_set signals_;
+};
+
+/**
  * Represents the whole daemon: the composition root that owns the store, the broadcaster, the
  * writer, the io_context and its threads. Tests run it in-process on port 0.
  */
@@ -33,9 +48,6 @@ class server {
 
   /// Starts the threads and the heartbeat; returns at once.
   void start();
-
-  /// Blocks until SIGINT or SIGTERM, then shuts down cleanly (stop()).
-  void run_until_signal();
 
   /// Stops accepting, ends every stream, stores what was submitted, joins the threads.
   void stop();

@@ -149,7 +149,7 @@ void http_session::open_stream(response header) {
   std::optional<std::string> id;
   if (last_id != req_.end()) id = std::string(last_id->value());
   std::make_shared<sse_session>(std::move(stream_), ctx_.hub, ctx_.lim, ctx_.stats)
-      ->run(stream_header_bytes(header) + make_retry(ctx_.retry), std::move(id));
+      ->run(stream_header_bytes(header), ctx_.retry, std::move(id));
 }
 
 void http_session::retry_later(response header) {

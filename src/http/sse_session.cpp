@@ -16,7 +16,8 @@ sse_session::~sse_session() {
   spdlog::debug("[sse {}] gone", remote_);
 }
 
-void sse_session::run(std::string header, std::optional<std::string> last_event_id) {
+void sse_session::run(std::string header, std::chrono::milliseconds retry,
+                      std::optional<std::string> last_event_id) {
   frame snapshot;
   try {
     snapshot = hub_.subscribe(shared_from_this(), last_event_id);
@@ -26,13 +27,21 @@ void sse_session::run(std::string header, std::optional<std::string> last_event_
     hub_.unsubscribe(this);
     return do_close(stream_end::error);
   }
-  if (!snapshot) return do_close(stream_end::shutdown);
+  if (!snapshot && hub_.shutting_down()) return do_close(stream_end::shutdown);
+  if (!snapshot) {
+    // At --max-clients: 200 with a jittered retry: and close, as for a refusal at routing.
+    auto const later = jittered_retry(std::chrono::seconds(2), std::chrono::seconds(5));
+    closing_ = true;
+    enqueue(std::make_shared<std::string const>(std::move(header) + make_retry(later) + "\n"));
+    return do_write();
+  }
   spdlog::debug("[sse {}] open", remote_);
+  subscribed_ = true;
   beast::error_code ec;
   stream_.socket().non_blocking(true, ec);  // so the hang-up read below can never block
   // Header, retry line and snapshot go out in the first write. Frames delivered after
   // subscribe() are posted to this strand, so they can only queue behind these.
-  enqueue(std::make_shared<std::string const>(std::move(header)));
+  enqueue(std::make_shared<std::string const>(std::move(header) + make_retry(retry)));
   enqueue(std::move(snapshot));
   do_write();
   do_wait_hangup();
@@ -157,6 +166,9 @@ void sse_session::do_wait_hangup() {
 }
 
 void sse_session::on_readable(beast::error_code ec) {
+  // Aborted: the stream is being closed elsewhere (a write timeout closes the socket), and
+  // that path knows why.
+  if (ec == net::error::operation_aborted) return;
   if (ec) return do_close(closing_ ? stream_end::shutdown : stream_end::error);
   char scratch[256];
   auto const n = stream_.socket().read_some(net::buffer(scratch), ec);
@@ -169,7 +181,7 @@ void sse_session::do_close(stream_end why) {
   if (closed_) return;
   closed_ = true;
   spdlog::debug("[sse {}] closed ({})", remote_, static_cast<int>(why));
-  stats_.stream_ended(why);
+  if (subscribed_) stats_.stream_ended(why);  // a refused stream never counted as open
   set_lagging(false);
   // Leave before anything else so /status drops at once; never called under the hub's lock.
   hub_.unsubscribe(this);

@@ -25,9 +25,10 @@ class sse_session : public subscriber, public std::enable_shared_from_this<sse_s
   sse_session(beast::tcp_stream&& stream, broadcaster& hub, limits const& lim, metrics& stats);
   ~sse_session() override;
 
-  /// Subscribes and sends `header` (the HTTP response head plus retry line) and the snapshot.
-  /// Must run on the connection's strand.
-  void run(std::string header, std::optional<std::string> last_event_id);
+  /// Subscribes and sends `header` (the HTTP response head), `retry:` and the snapshot; at
+  /// --max-clients, a later retry: instead, then closes. Must run on the connection's strand.
+  void run(std::string header, std::chrono::milliseconds retry,
+           std::optional<std::string> last_event_id);
 
   void deliver(frame f, frame_meta meta) override;
   void heartbeat(frame f) override;
@@ -64,6 +65,7 @@ class sse_session : public subscriber, public std::enable_shared_from_this<sse_s
   bool lagging_ = false;                    // counted in metrics' lagging gauge
   bool closing_ = false;                    // shutting down: close once the queue is written
   bool closed_ = false;
+  bool subscribed_ = false;  // registered with the hub (not refused)
 };
 
 }  // namespace facts::http
