@@ -101,10 +101,14 @@ frame broadcaster::snapshot_locked(resume_point from, std::vector<fact> const& o
   auto first = recent_.begin();
   if (!from.reset && !recent_.empty() && from.after >= recent_.front().seq)
     first += static_cast<std::ptrdiff_t>(from.after - recent_.front().seq + 1);
+  // A reset replays the whole window, like a new client's snapshot: cached the same way, so a
+  // stream of clients with unusable ids costs one serialization per seq, not one each.
+  if (from.reset && reset_snapshot_) return reset_snapshot_;
   facts.insert(facts.end(), first, recent_.end());
   auto built = std::make_shared<std::string const>(make_snapshot(facts, last_seq_, from.reset));
   ++snapshots_built_;
   if (new_client) full_snapshot_ = built;
+  if (from.reset) reset_snapshot_ = built;
   return built;
 }
 
@@ -129,6 +133,7 @@ void broadcaster::publish(std::vector<fact> const& batch) {
     recent_.pop_front();
   last_seq_ = batch.back().seq;
   full_snapshot_.reset();
+  reset_snapshot_.reset();
   // Posting under the lock keeps every stream in seq order; deliver() only posts.
   for (auto const& [key, weak] : subscribers_)
     if (auto sub = weak.lock()) sub->deliver(shared, meta);

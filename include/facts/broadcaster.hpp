@@ -98,7 +98,8 @@ class broadcaster {
   std::size_t replay_limit_;
   fact_store const* history_;  // read outside mutex_ (it has its own lock); may be null
   std::uint64_t last_seq_ = 0;
-  frame full_snapshot_;  // cached snapshot for new clients; reset by publish()
+  frame full_snapshot_;   // cached snapshot for new clients; reset by publish()
+  frame reset_snapshot_;  // cached `reset` snapshot (the whole window); reset by publish()
   std::uint64_t snapshots_built_ = 0;
   frame heartbeat_frame_;
   bool shut_down_ = false;

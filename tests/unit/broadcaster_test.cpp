@@ -127,6 +127,25 @@ TEST_CASE("a new subscriber's snapshot holds the facts published before it") {
   CHECK(*snap == "id: 3\ndata: [{\"n\":1},{\"n\":2},{\"n\":3}]\n\n");
 }
 
+TEST_CASE("the reset snapshot is built once per seq and shared") {
+  broadcaster hub({}, 0);
+  hub.publish(facts_range(1, 2));
+  auto const before = hub.snapshots_built();
+  auto const a = hub.subscribe(make_fake(), "abc");
+  auto const b = hub.subscribe(make_fake(), "99");  // ahead of us: a reset too
+  CHECK(a.get() == b.get());
+  CHECK(parse_snapshot(*a).reset);
+  CHECK(parse_snapshot(*a).seqs == seq_range(1, 2));
+  CHECK(hub.snapshots_built() == before + 1);
+
+  // A publish makes the cached one stale.
+  hub.publish(facts_range(3, 3));
+  auto const c = hub.subscribe(make_fake(), "abc");
+  CHECK(c.get() != a.get());
+  CHECK(parse_snapshot(*c).seqs == seq_range(1, 3));
+  CHECK(hub.snapshots_built() == before + 2);
+}
+
 TEST_CASE("the snapshot for new clients is built once per seq and shared") {
   broadcaster hub({}, 0);
   hub.publish(facts_range(1, 2));
