@@ -26,8 +26,17 @@ broadcaster::broadcaster(std::vector<fact> recent, std::size_t replay_limit,
   recent_.assign(std::make_move_iterator(recent.begin()), std::make_move_iterator(recent.end()));
 }
 
-frame broadcaster::subscribe(std::shared_ptr<subscriber> const& sub,
-                             std::optional<std::string_view> last_event_id) {
+void broadcaster::attach(std::shared_ptr<subscriber> const& sub) {
+  std::lock_guard lock(mutex_);
+  subscribers_.insert_or_assign(sub.get(), sub);
+}
+
+void broadcaster::detach(subscriber const* sub) {
+  std::lock_guard lock(mutex_);
+  subscribers_.erase(sub);
+}
+
+std::optional<joined_stream> broadcaster::join(std::optional<std::string_view> last_event_id) {
   // A client resuming from before the replay window catches up from the store. That read is
   // I/O, so it happens outside the lock, and the lock then only stitches it to the window.
   // The window may move on while we read; then we read the part it left behind and try again.
@@ -37,18 +46,14 @@ frame broadcaster::subscribe(std::shared_ptr<subscriber> const& sub,
     std::uint64_t window_start = 0;
     {
       std::lock_guard lock(mutex_);
-      if (shut_down_) return nullptr;
+      if (shut_down_ || full_locked()) return std::nullopt;
       auto const from = parse_last_event_id(last_event_id, last_seq_);
       window_start = window_start_locked();
       bool const behind = history_ && !from.reset && from.after != 0 &&
                           from.after + 1 < window_start &&
                           window_start - 1 - from.after <= max_catch_up;
       first_missing = older.empty() ? from.after + 1 : older.back().seq + 1;
-      if (full_locked()) return nullptr;
-      if (!behind || first_missing >= window_start) {
-        subscribers_.insert_or_assign(sub.get(), sub);
-        return snapshot_locked(from, older);
-      }
+      if (!behind || first_missing >= window_start) return admit_locked(from, older);
     }
     auto more = history_->read_after(first_missing - 1, window_start - first_missing);
     if (more.empty() || more.front().seq != first_missing) break;  // the store lost facts
@@ -56,18 +61,28 @@ frame broadcaster::subscribe(std::shared_ptr<subscriber> const& sub,
                  std::make_move_iterator(more.end()));
   }
   std::lock_guard lock(mutex_);
-  if (shut_down_ || full_locked()) return nullptr;
-  subscribers_.insert_or_assign(sub.get(), sub);
-  return snapshot_locked(parse_last_event_id(last_event_id, last_seq_), older);
+  if (shut_down_ || full_locked()) return std::nullopt;
+  return admit_locked(parse_last_event_id(last_event_id, last_seq_), older);
+}
+
+joined_stream broadcaster::admit_locked(resume_point from, std::vector<fact> const& older) {
+  auto snapshot = snapshot_locked(from, older);
+  clients_.fetch_add(1, std::memory_order_relaxed);
+  return {std::move(snapshot), last_seq_};
+}
+
+void broadcaster::leave() {
+  std::lock_guard lock(mutex_);
+  clients_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 bool broadcaster::full_locked() const {
-  return max_subscribers_ != 0 && subscribers_.size() >= max_subscribers_;
+  return max_clients_ != 0 && clients_.load(std::memory_order_relaxed) >= max_clients_;
 }
 
-void broadcaster::limit_subscribers(std::size_t max) {
+void broadcaster::limit_clients(std::size_t max) {
   std::lock_guard lock(mutex_);
-  max_subscribers_ = max;
+  max_clients_ = max;
 }
 
 bool broadcaster::shutting_down() const {
@@ -112,19 +127,15 @@ frame broadcaster::snapshot_locked(resume_point from, std::vector<fact> const& o
   return built;
 }
 
-void broadcaster::unsubscribe(subscriber const* sub) {
-  std::lock_guard lock(mutex_);
-  subscribers_.erase(sub);
-}
-
 void broadcaster::publish(std::vector<fact> const& batch) {
   if (batch.empty()) return;
-  // One frame for the whole batch: every stream gets it with a single post and a single write.
+  // One frame for the whole batch, handed once to each I/O thread's group of streams.
   std::string bytes;
   for (auto const& f : batch)
     bytes += make_event(f);
   auto const shared = std::make_shared<std::string const>(std::move(bytes));
-  frame_meta const meta{static_cast<std::uint32_t>(batch.size()), std::chrono::steady_clock::now()};
+  frame_meta const meta{static_cast<std::uint32_t>(batch.size()), std::chrono::steady_clock::now(),
+                        batch.back().seq};
 
   std::lock_guard lock(mutex_);
   for (auto const& f : batch)
@@ -134,7 +145,7 @@ void broadcaster::publish(std::vector<fact> const& batch) {
   last_seq_ = batch.back().seq;
   full_snapshot_.reset();
   reset_snapshot_.reset();
-  // Posting under the lock keeps every stream in seq order; deliver() only posts.
+  // Handing over under the lock keeps every subscriber in seq order; deliver() only posts.
   for (auto const& [key, weak] : subscribers_)
     if (auto sub = weak.lock()) sub->deliver(shared, meta);
 }
@@ -150,11 +161,6 @@ void broadcaster::shutdown() {
   shut_down_ = true;
   for (auto const& [key, weak] : subscribers_)
     if (auto sub = weak.lock()) sub->close();
-}
-
-std::size_t broadcaster::client_count() const {
-  std::lock_guard lock(mutex_);
-  return subscribers_.size();
 }
 
 std::uint64_t broadcaster::last_seq() const {

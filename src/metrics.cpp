@@ -15,12 +15,11 @@ void metrics::stream_ended(stream_end why) {
   ++streams_ended_[static_cast<std::size_t>(why)];
 }
 
-void metrics::written(std::uint64_t events, std::uint64_t bytes) {
-  events_written_ += events;
-  bytes_written_ += bytes;
-}
-
-void metrics::publish_to_write(std::chrono::steady_clock::duration latency) {
+void metrics::write_tally::frame_written(std::uint32_t events,
+                                         std::chrono::steady_clock::time_point published,
+                                         std::chrono::steady_clock::time_point now) {
+  events_ += events;
+  auto const latency = now - published;
   auto const seconds = std::chrono::duration<double>(latency).count();
   std::size_t bucket = 0;
   while (bucket < latency_buckets.size() && seconds > latency_buckets[bucket])
@@ -28,6 +27,15 @@ void metrics::publish_to_write(std::chrono::steady_clock::duration latency) {
   ++latency_counts_[bucket];
   latency_sum_ns_ += static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(latency).count());
+}
+
+void metrics::add(write_tally& tally) {
+  if (tally.events_ != 0) events_written_ += tally.events_;
+  if (tally.bytes_ != 0) bytes_written_ += tally.bytes_;
+  for (std::size_t i = 0; i < tally.latency_counts_.size(); ++i)
+    if (tally.latency_counts_[i] != 0) latency_counts_[i] += tally.latency_counts_[i];
+  if (tally.latency_sum_ns_ != 0) latency_sum_ns_ += tally.latency_sum_ns_;
+  tally = {};
 }
 
 void metrics::request_answered(std::string_view route, unsigned status) {

@@ -51,12 +51,19 @@ server::server(config cfg)
                                 cfg_.limits,
                                 cfg_.retry,
                                 stats_,
-                                requests_in_flight_})),
-      ioc_(static_cast<int>(cfg_.threads)),
-      heartbeat_timer_(ioc_) {
-  hub_->limit_subscribers(cfg_.limits.max_clients);
+                                requests_in_flight_})) {
+  hub_->limit_clients(cfg_.limits.max_clients);
+  std::vector<http::io_lane> lanes;
+  for (unsigned i = 0; i < std::max(1u, cfg_.threads); ++i) {
+    auto& worker = *workers_.emplace_back(std::make_unique<io_worker>());
+    worker.streams = std::make_shared<http::stream_group>(worker.ioc, *hub_, cfg_.limits, stats_);
+    hub_->attach(worker.streams);
+    lanes.push_back({worker.ioc, *worker.streams});
+  }
+  heartbeat_timer_.emplace(workers_.front()->ioc);
   try {
-    listener_ = std::make_shared<http::listener>(ioc_, endpoint_of(cfg_), *session_ctx_);
+    listener_ =
+        std::make_shared<http::listener>(std::move(lanes), endpoint_of(cfg_), *session_ctx_);
   } catch (boost::system::system_error const& e) {
     throw std::runtime_error("cannot listen on " + cfg_.listen_host + ":" +
                              std::to_string(cfg_.listen_port) + ": " + e.code().message());
@@ -77,19 +84,20 @@ void server::start() {
     spdlog::warn("no --publish-token: anyone who can reach {} may publish facts", cfg_.listen_host);
   listener_->run();
   schedule_heartbeat();
-  threads_.reserve(cfg_.threads);
-  for (unsigned i = 0; i < cfg_.threads; ++i)
-    threads_.emplace_back([this] { run_io_thread(); });
+  for (auto& worker : workers_) {
+    worker->streams->start();
+    worker->thread = std::thread([this, &ioc = worker->ioc] { run_io_thread(ioc); });
+  }
   spdlog::info("factsd {} listening on {}:{} with {} threads, store {}", FACTS_VERSION,
                cfg_.listen_host, port(), cfg_.threads, store_->describe());
 }
 
-void server::run_io_thread() {
+void server::run_io_thread(http::net::io_context& ioc) {
   // A handler that throws must not take the daemon down with every stream on it; the
   // sessions catch what they expect, this is the last line.
   for (;;) {
     try {
-      ioc_.run();
+      ioc.run();
       return;
     } catch (std::exception const& e) {
       spdlog::error("[server] a handler failed: {}", e.what());
@@ -99,8 +107,8 @@ void server::run_io_thread() {
 
 void server::schedule_heartbeat() {
   // One timer for every stream: each stream decides for itself whether it was idle.
-  heartbeat_timer_.expires_after(cfg_.heartbeat);
-  heartbeat_timer_.async_wait([this](boost::system::error_code ec) {
+  heartbeat_timer_->expires_after(cfg_.heartbeat);
+  heartbeat_timer_->async_wait([this](boost::system::error_code ec) {
     if (ec) return;
     hub_->heartbeat();
     schedule_heartbeat();
@@ -133,9 +141,12 @@ void server::stop() {
   if (hub_->client_count() > 0 || requests_in_flight_ > 0)
     spdlog::warn("--shutdown-timeout reached with {} streams and {} requests still open",
                  hub_->client_count(), requests_in_flight_.load());
-  ioc_.stop();  // idle keep-alive connections end here
-  for (auto& t : threads_)
-    if (t.joinable()) t.join();
+  for (auto& worker : workers_)
+    worker->ioc.stop();  // idle keep-alive connections end here
+  for (auto& worker : workers_) {
+    if (worker->thread.joinable()) worker->thread.join();
+    hub_->detach(worker->streams.get());
+  }
   spdlog::info("factsd stopped; {} facts stored, newest id {}", store_->count(),
                store_->last_seq());
 }

@@ -25,10 +25,30 @@ class metrics {
   static constexpr std::array<double, 12> latency_buckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                           0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
 
+  /**
+   * Represents what one thread wrote during one pass over its streams, counted without atomics
+   * and added to the shared counters once (see add()), not once per stream.
+   */
+  class write_tally {
+   public:
+    /// One live frame of `events` facts, fanned out at `published`, written at `now`.
+    void frame_written(std::uint32_t events, std::chrono::steady_clock::time_point published,
+                       std::chrono::steady_clock::time_point now);
+    void bytes_written(std::uint64_t bytes) { bytes_ += bytes; }
+
+   private:
+    friend class metrics;
+    std::uint64_t events_ = 0;
+    std::uint64_t bytes_ = 0;
+    std::array<std::uint64_t, latency_buckets.size() + 1> latency_counts_{};
+    std::uint64_t latency_sum_ns_ = 0;
+  };
+
+  /// Adds a tally to the counters, and leaves it empty.
+  void add(write_tally& tally);
+
   void stream_ended(stream_end why);
   void facts_published(std::uint64_t n) { facts_published_ += n; }
-  void written(std::uint64_t events, std::uint64_t bytes);
-  void publish_to_write(std::chrono::steady_clock::duration latency);
   void lagging_changed(int delta) { lagging_ += delta; }
   void request_answered(std::string_view route, unsigned status);
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "facts/http/http_session.hpp"
 #include "facts/http/listener.hpp"
 #include "facts/http/static_files.hpp"
+#include "facts/http/stream_group.hpp"
 #include "facts/metrics.hpp"
 #include "facts/store/fact_store.hpp"
 
@@ -35,7 +37,8 @@ class shutdown_signals {
 
 /**
  * Represents the whole daemon: the composition root that owns the store, the broadcaster, the
- * writer, the io_context and its threads. Tests run it in-process on port 0.
+ * writer and the I/O threads, each with its own io_context and group of streams. Tests run it
+ * in-process on port 0.
  */
 class server {
  public:
@@ -58,8 +61,15 @@ class server {
   fact_store& store() { return *store_; }
 
  private:
+  /** Represents one I/O thread: its io_context, which only it runs, and its streams. */
+  struct io_worker {
+    http::net::io_context ioc{1};
+    std::shared_ptr<http::stream_group> streams;  // after ioc: its sockets close first
+    std::thread thread;
+  };
+
   void schedule_heartbeat();
-  void run_io_thread();
+  void run_io_thread(http::net::io_context& ioc);
 
   config cfg_;
   std::unique_ptr<fact_store> store_;
@@ -70,10 +80,10 @@ class server {
   metrics stats_;
   std::atomic<std::size_t> requests_in_flight_{0};
   std::unique_ptr<http::session_context> session_ctx_;
-  http::net::io_context ioc_;  // after everything sessions refer to: destroyed first
+  // After everything sessions refer to: destroyed first.
+  std::vector<std::unique_ptr<io_worker>> workers_;
   std::shared_ptr<http::listener> listener_;
-  http::net::steady_timer heartbeat_timer_;
-  std::vector<std::thread> threads_;
+  std::optional<http::net::steady_timer> heartbeat_timer_;  // on the first worker's thread
   bool stopped_ = false;
 };
 

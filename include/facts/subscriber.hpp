@@ -11,11 +11,13 @@ namespace facts {
 struct frame_meta {
   std::uint32_t events = 0;                         ///< facts in the frame
   std::chrono::steady_clock::time_point published;  ///< when the broadcaster fanned it out
+  std::uint64_t last_seq = 0;                       ///< seq of the frame's newest fact
 };
 
 /**
- * Represents one live stream as the broadcaster sees it: something that takes frames. It never
- * exposes a socket, so the broadcaster can be tested with fakes.
+ * Represents what takes the broadcaster's frames: in the server, one group of streams per I/O
+ * thread; in tests, fakes. It never exposes a socket. It receives every published frame; a
+ * stream that joined at seq S sends only the frames whose last_seq is above S.
  */
 class subscriber {
  public:
@@ -24,10 +26,10 @@ class subscriber {
   /// Queues a frame. Called from any thread, under the broadcaster's lock: must not block.
   virtual void deliver(frame f, frame_meta meta) = 0;
 
-  /// Sent to idle streams on each heartbeat tick; same rules as deliver().
+  /// The heartbeat tick: each idle stream sends `f`; same rules as deliver().
   virtual void heartbeat(frame f) = 0;
 
-  /// Ends the stream (server shutdown). Same rules as deliver().
+  /// Ends every stream (server shutdown). Same rules as deliver().
   virtual void close() = 0;
 };
 

@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "facts/http/sse_session.hpp"
-
 namespace facts::http {
 
 namespace {
@@ -21,15 +19,16 @@ bool is_parse_error(beast::error_code ec) {
 
 }  // namespace
 
-http_session::http_session(tcp::socket&& socket, session_context const& ctx)
-    : stream_(std::move(socket)), ctx_(ctx) {}
+http_session::http_session(tcp::socket&& socket, session_context const& ctx, stream_group& streams)
+    : stream_(std::move(socket)), ctx_(ctx), streams_(streams) {}
 
 http_session::~http_session() {
   if (answering_) --ctx_.requests_in_flight;
 }
 
 void http_session::run() {
-  // Start on the connection's strand: every handler of this session is serialized by it.
+  // Start on the connection's I/O thread, the only one that runs its io_context: every
+  // handler of this session runs there, one at a time.
   net::dispatch(stream_.get_executor(),
                 beast::bind_front_handler(&http_session::do_read, shared_from_this()));
 }
@@ -148,8 +147,7 @@ void http_session::open_stream(response header) {
   auto const last_id = req_.find("Last-Event-ID");
   std::optional<std::string> id;
   if (last_id != req_.end()) id = std::string(last_id->value());
-  std::make_shared<sse_session>(std::move(stream_), ctx_.hub, ctx_.lim, ctx_.stats)
-      ->run(stream_header_bytes(header), ctx_.retry, std::move(id));
+  streams_.open(stream_.release_socket(), stream_header_bytes(header), ctx_.retry, id);
 }
 
 void http_session::retry_later(response header) {

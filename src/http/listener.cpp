@@ -4,8 +4,11 @@
 
 namespace facts::http {
 
-listener::listener(net::io_context& ioc, tcp::endpoint endpoint, session_context const& ctx)
-    : ioc_(ioc), acceptor_(net::make_strand(ioc)), backoff_(acceptor_.get_executor()), ctx_(ctx) {
+listener::listener(std::vector<io_lane> lanes, tcp::endpoint endpoint, session_context const& ctx)
+    : lanes_(std::move(lanes)),
+      acceptor_(lanes_.front().ioc),
+      backoff_(acceptor_.get_executor()),
+      ctx_(ctx) {
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(net::socket_base::reuse_address(true));
   acceptor_.bind(endpoint);
@@ -30,12 +33,14 @@ tcp::endpoint listener::local_endpoint() const {
 }
 
 void listener::do_accept() {
-  // Each connection gets its own strand, so its handlers never run concurrently.
-  acceptor_.async_accept(net::make_strand(ioc_),
-                         beast::bind_front_handler(&listener::on_accept, shared_from_this()));
+  // Round robin: the streams spread evenly over the threads, and so does the fan-out work.
+  auto const lane = next_lane_;
+  next_lane_ = (next_lane_ + 1) % lanes_.size();
+  acceptor_.async_accept(lanes_[lane].ioc,
+                         beast::bind_front_handler(&listener::on_accept, shared_from_this(), lane));
 }
 
-void listener::on_accept(beast::error_code ec, tcp::socket socket) {
+void listener::on_accept(std::size_t lane, beast::error_code ec, tcp::socket socket) {
   if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
   if (ec == net::error::no_descriptors || ec == net::error::no_buffer_space ||
       ec == net::error::no_memory || ec == std::errc::too_many_files_open_in_system) {
@@ -55,7 +60,7 @@ void listener::on_accept(beast::error_code ec, tcp::socket socket) {
     if (starved_) spdlog::info("[listener] accepting again");
     starved_ = false;
     socket.set_option(tcp::no_delay(true), ec);
-    std::make_shared<http_session>(std::move(socket), ctx_)->run();
+    std::make_shared<http_session>(std::move(socket), ctx_, lanes_[lane].streams)->run();
   }
   do_accept();
 }

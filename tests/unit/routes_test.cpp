@@ -1,6 +1,5 @@
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -9,7 +8,6 @@
 #include "facts/broadcaster.hpp"
 #include "facts/http/routes.hpp"
 #include "facts/store/memory_store.hpp"
-#include "support/fake_subscriber.hpp"
 
 namespace bhttp = boost::beast::http;
 using facts::http::request;
@@ -147,8 +145,7 @@ TEST_CASE("GET /status reports clients, facts and last id as JSON") {
   fixture f;
   f.store.append(std::vector<std::string>{"{}", "{}"});
   f.hub.publish({{1, "{}"}, {2, "{}"}});
-  auto const sub = std::make_shared<facts::test::fake_subscriber>();
-  REQUIRE(f.hub.subscribe(sub, std::nullopt));
+  REQUIRE(f.hub.join(std::nullopt));
   REQUIRE(f.hub.client_count() == 1);
 
   auto const d = f.route(make_request(bhttp::verb::get, "/status"));
@@ -163,7 +160,7 @@ TEST_CASE("GET /status reports clients, facts and last id as JSON") {
   CHECK(body["last_id"] == 2);
   CHECK(body["uptime_seconds"].is_number_unsigned());
 
-  f.hub.unsubscribe(sub.get());
+  f.hub.leave();
   auto const after =
       nlohmann::json::parse(f.route(make_request(bhttp::verb::get, "/status")).res.body());
   CHECK(after["clients"] == 0);
@@ -417,8 +414,7 @@ TEST_CASE("a request target longer than max_url_bytes is a 414") {
 TEST_CASE("at max_clients, streams are asked to retry and other pages get a 503") {
   fixture f;
   f.lim.max_clients = 1;
-  auto const sub = std::make_shared<facts::test::fake_subscriber>();
-  REQUIRE(f.hub.subscribe(sub, std::nullopt));
+  REQUIRE(f.hub.join(std::nullopt));
 
   // EventSource gives up for good on a non-200: the stream answer stays a 200 event stream.
   auto const events = f.route(make_request(bhttp::verb::get, "/events"));
@@ -431,6 +427,6 @@ TEST_CASE("at max_clients, streams are asked to retry and other pages get a 503"
   CHECK(has(page.res, bhttp::field::retry_after));
   CHECK(f.route(make_request(bhttp::verb::get, "/status")).res.result() == bhttp::status::ok);
 
-  f.hub.unsubscribe(sub.get());
+  f.hub.leave();
   CHECK(f.route(make_request(bhttp::verb::get, "/events")).what == action::open_stream);
 }

@@ -7,6 +7,7 @@
 #include "facts/fact_writer.hpp"
 #include "facts/http/net.hpp"
 #include "facts/http/routes.hpp"
+#include "facts/http/stream_group.hpp"
 #include "facts/limits.hpp"
 
 namespace facts::http {
@@ -25,11 +26,12 @@ struct session_context {
 
 /**
  * Represents one HTTP/1.1 connection: reads requests under size and time limits, routes them,
- * writes answers, and on `GET /events` hands its socket to an sse_session.
+ * writes answers, and on `GET /events` hands its socket to its thread's stream_group.
  */
 class http_session : public std::enable_shared_from_this<http_session> {
  public:
-  http_session(tcp::socket&& socket, session_context const& ctx);
+  /// `streams`: the group of the I/O thread the socket runs on, which takes it on GET /events.
+  http_session(tcp::socket&& socket, session_context const& ctx, stream_group& streams);
   ~http_session();
 
   void run();
@@ -56,6 +58,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
 
   beast::tcp_stream stream_;
   session_context const& ctx_;
+  stream_group& streams_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   request req_;                     // the request being answered

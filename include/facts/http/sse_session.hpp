@@ -1,71 +1,85 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
-#include "facts/broadcaster.hpp"
+#include "facts/frame_log.hpp"
 #include "facts/http/net.hpp"
-#include "facts/limits.hpp"
 #include "facts/metrics.hpp"
-#include "facts/subscriber.hpp"
 
 namespace facts::http {
 
+class stream_group;
+
 /**
- * Represents one open event stream. It queues the frames the broadcaster gives it, keeps one
- * write in flight that sends everything queued as one gather write, cuts itself off when its
- * queue outgrows the limit or a write stalls, and notices a peer that hangs up.
- * All members are touched only on the connection's strand.
+ * Represents one open event stream, owned by the stream_group of its I/O thread and touched
+ * only on that thread. It owes its client its own frames (the response head and snapshot, a
+ * heartbeat), then the group's frame_log from its position on, then, when the server stops, a
+ * last `retry:`. It writes all it owes in one non-blocking gather write when the group asks;
+ * when the socket is full it waits for room, and the group cuts it off if its backlog passes
+ * --max-queue-bytes or the socket takes nothing for --write-timeout.
  */
-class sse_session : public subscriber, public std::enable_shared_from_this<sse_session> {
+class sse_session : public std::enable_shared_from_this<sse_session> {
  public:
-  sse_session(beast::tcp_stream&& stream, broadcaster& hub, limits const& lim, metrics& stats);
-  ~sse_session() override;
+  sse_session(tcp::socket socket, stream_group& group);
+  ~sse_session();
 
-  /// Subscribes and sends `header` (the HTTP response head), `retry:` and the snapshot; at
-  /// --max-clients, a later retry: instead, then closes. Must run on the connection's strand.
-  void run(std::string header, std::chrono::milliseconds retry,
-           std::optional<std::string> last_event_id);
+  sse_session(sse_session const&) = delete;
+  sse_session& operator=(sse_session const&) = delete;
 
-  void deliver(frame f, frame_meta meta) override;
-  void heartbeat(frame f) override;
-  void close() override;
+  /// Starts a stream the hub let in: `head` (response head and retry:) and `snapshot` first,
+  /// then the group's log from `position` on.
+  void start(frame head, frame snapshot, std::uint64_t position);
+
+  /// Sends `last` (a response head and a retry:) and closes: a stream the hub refused.
+  void refuse(frame last);
+
+  /// Writes what it owes without blocking; after a heartbeat tick, an idle stream first queues
+  /// `heartbeat`. A stream whose socket is full only checks its backlog against the bound.
+  void flush(metrics::write_tally& tally);
+
+  /// The heartbeat tick: an idle stream owes `f`.
+  void tick(frame const& f);
+
+  /// The server stops: send what is owed, then `last`, then close.
+  void finish(frame last);
+
+  /// Ends a stream whose socket took nothing for `--write-timeout` by `now`.
+  void check_stall(std::chrono::steady_clock::time_point now);
+
+  std::uint64_t position() const { return position_; }
+  bool closed() const { return closed_; }
+
+  std::size_t slot = 0;  ///< index in the group's list of streams, kept by the group
 
  private:
-  void on_deliver(frame f, frame_meta meta);
-  void on_heartbeat(frame f);
-  void on_shutdown();
-  void enqueue(frame f, frame_meta meta = {});
-  void do_write();
-  void on_write(beast::error_code ec, std::size_t bytes);
+  bool owes_nothing() const;
+  void consume(std::size_t bytes, metrics::write_tally& tally);
+  void wait_writable();
+  void on_writable(beast::error_code ec);
   void set_lagging(bool lagging);
-  void do_wait_hangup();
+  void wait_hangup();
   void on_readable(beast::error_code ec);
-  void do_close(stream_end why);
+  void end(stream_end why);
 
-  beast::tcp_stream stream_;
-  broadcaster& hub_;
-  limits const& limits_;
-  metrics& stats_;
-  std::string remote_;  // peer address, for logs
-  /** Represents one frame waiting or being written; live events have meta.events > 0. */
-  struct queued {
-    frame bytes;
-    frame_meta meta;
-  };
-  std::vector<queued> queue_;               // frames waiting for the next write
-  std::vector<queued> in_flight_;           // frames the current write is sending
-  std::vector<net::const_buffer> buffers_;  // views of in_flight_ for the gather write
-  std::size_t queued_bytes_ = 0;            // bytes of live events in queue_
-  std::size_t in_flight_bytes_ = 0;         // bytes of live events in in_flight_
-  bool idle_since_tick_ = true;             // nothing written since the last heartbeat tick
-  bool lagging_ = false;                    // counted in metrics' lagging gauge
-  bool closing_ = false;                    // shutting down: close once the queue is written
+  tcp::socket socket_;
+  stream_group& group_;
+  std::string remote_;          // peer address, for logs
+  std::vector<frame> own_;      // frames of its own, sent before the log
+  std::size_t own_sent_ = 0;    // bytes of own_.front() already written
+  frame last_;                  // sent after the log when the server stops
+  std::size_t last_sent_ = 0;   // bytes of last_ already written
+  std::uint64_t position_ = 0;  // next byte of the group's log this stream sends
+  std::chrono::steady_clock::time_point stalled_since_;  // the socket's last progress
+  bool joined_ = false;          // counted by the hub: reads the log, leaves once
+  bool blocked_ = false;         // the socket is full: waiting for room
+  bool idle_since_tick_ = true;  // nothing written since the last heartbeat tick
+  bool lagging_ = false;         // counted in metrics' lagging gauge
+  bool closing_ = false;         // close once everything owed is written
   bool closed_ = false;
-  bool subscribed_ = false;  // registered with the hub (not refused)
 };
 
 }  // namespace facts::http

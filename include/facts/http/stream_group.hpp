@@ -1,0 +1,87 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "facts/broadcaster.hpp"
+#include "facts/frame_log.hpp"
+#include "facts/http/net.hpp"
+#include "facts/limits.hpp"
+#include "facts/metrics.hpp"
+#include "facts/subscriber.hpp"
+
+namespace facts::http {
+
+class sse_session;
+
+/**
+ * Represents the event streams of one I/O thread, as one subscriber of the broadcaster: a new
+ * batch costs one post to this thread, not one per stream. The thread appends it to the group's
+ * frame_log and then, in one pass, lets every stream write all it owes in one gather write, so
+ * the frames that arrived while a pass ran go out together in the next. Everything but the
+ * subscriber methods runs on the group's thread, which is its io_context's only thread.
+ */
+class stream_group : public subscriber, public std::enable_shared_from_this<stream_group> {
+ public:
+  stream_group(net::io_context& ioc, broadcaster& hub, limits const& lim, metrics& stats);
+  ~stream_group() override;
+
+  stream_group(stream_group const&) = delete;
+  stream_group& operator=(stream_group const&) = delete;
+
+  /// Starts the stall check (see sse_session::check_stall) on the group's thread.
+  void start();
+
+  // From any thread (the broadcaster's subscriber): each only posts to the group's thread.
+  void deliver(frame f, frame_meta meta) override;
+  void heartbeat(frame f) override;
+  void close() override;
+
+  /// On the group's thread: asks the hub to let a stream in and starts it with `head` (the
+  /// response head and retry:) and its snapshot, or refuses it with a later retry:.
+  void open(tcp::socket socket, std::string head, std::chrono::milliseconds retry,
+            std::optional<std::string> const& last_event_id);
+
+  // For the group's streams, on its thread.
+  frame_log const& log() const { return log_; }
+  broadcaster& hub() { return hub_; }
+  limits const& lim() const { return limits_; }
+  metrics& stats() { return stats_; }
+  /// Writes what one stream owes now (its socket has room again).
+  void flush_one(sse_session& stream);
+  /// Drops a closed stream from the group; it is destroyed once its handlers are done.
+  void forget(sse_session& stream);
+
+ private:
+  void take_inbox();
+  void run_pass();
+  void on_tick(frame f);
+  void on_close();
+  void schedule_stall_check();
+
+  net::io_context& ioc_;
+  broadcaster& hub_;
+  limits const& limits_;
+  metrics& stats_;
+
+  std::mutex inbox_mutex_;                           // guards the two members below
+  std::vector<std::pair<frame, frame_meta>> inbox_;  // delivered, not yet in log_
+  bool pass_posted_ = false;                         // a run_pass() is queued
+
+  // The group's thread only.
+  frame_log log_;
+  std::vector<std::shared_ptr<sse_session>> streams_;  // the streams that read log_
+  std::vector<std::shared_ptr<sse_session>> retired_;  // closed, released after the pass
+  bool release_posted_ = false;
+  bool closing_ = false;
+  net::steady_timer stall_timer_;
+  metrics::write_tally tally_;
+};
+
+}  // namespace facts::http
