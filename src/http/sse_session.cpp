@@ -92,10 +92,15 @@ void sse_session::flush(metrics::write_tally& tally) {
       add(*last_, last_sent_);
     if (count == 0) break;
 
-    msghdr msg{};
-    msg.msg_iov = iov.data();
-    msg.msg_iovlen = count;
-    auto const sent = ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL);
+    // One buffer, the usual case for a stream that keeps up, needs no iovec copied in.
+    auto const sent =
+        count == 1 ? ::send(socket_.native_handle(), iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL)
+                   : [&] {
+                       msghdr msg{};
+                       msg.msg_iov = iov.data();
+                       msg.msg_iovlen = count;
+                       return ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL);
+                     }();
     if (sent < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return wait_writable();

@@ -14,6 +14,10 @@ namespace {
 // the cut-off comes at most that late; cheap, since only one pass over the list.
 constexpr std::chrono::milliseconds stall_check_interval{250};
 
+// Streams a pass serves before it lets the thread's other handlers run: a few milliseconds of
+// writes.
+constexpr std::size_t pass_slice = 256;
+
 }  // namespace
 
 stream_group::stream_group(net::io_context& ioc, broadcaster& hub, limits const& lim,
@@ -29,13 +33,9 @@ void stream_group::start() {
 void stream_group::deliver(frame f, frame_meta meta) {
   std::lock_guard lock(inbox_mutex_);
   inbox_.emplace_back(std::move(f), meta);
-  if (pass_posted_) return;  // the queued pass takes this frame too
-  pass_posted_ = true;
-  // Two hops to the pass: the writer queues the answers to this batch's POSTs right after this
-  // post, so they go out before the pass, their publishers' next facts arrive while it runs,
-  // and the next pass carries them all in one write per stream instead of one pass each.
-  net::post(ioc_,
-            [self = shared_from_this()] { net::post(self->ioc_, [self] { self->run_pass(); }); });
+  if (pass_active_) return;  // the pass under way, or the next one, takes this frame too
+  pass_active_ = true;
+  net::post(ioc_, [self = shared_from_this()] { self->run_pass(); });
 }
 
 void stream_group::heartbeat(frame f) {
@@ -51,7 +51,6 @@ void stream_group::take_inbox() {
   {
     std::lock_guard lock(inbox_mutex_);
     arrived.swap(inbox_);
-    pass_posted_ = false;
   }
   for (auto& [f, meta] : arrived)
     log_.append(std::move(f), meta);
@@ -93,19 +92,44 @@ void stream_group::open(tcp::socket socket, std::string head, std::chrono::milli
 }
 
 void stream_group::run_pass() {
-  take_inbox();
-  // Index-based: a stream that ends during its flush is swapped out of its slot (see forget).
-  auto lowest = log_.end_offset();
-  for (std::size_t i = 0; i < streams_.size();) {
-    auto* const stream = streams_[i].get();
-    stream->flush(tally_);
-    if (i < streams_.size() && streams_[i].get() == stream) {
-      lowest = std::min(lowest, stream->position());
-      ++i;
+  if (pass_next_ == 0) {
+    take_inbox();
+    pass_lowest_ = pass_end_ = log_.end_offset();
+  }
+  // A pass goes over the streams a slice at a time, and lets the thread's other handlers run
+  // in between: requests on this thread, the answers to POSTs among them, wait for a slice,
+  // never for a whole pass over tens of thousands of streams.
+  auto const slice_end = std::min(streams_.size(), pass_next_ + pass_slice);
+  for (; pass_next_ < slice_end; ++pass_next_) {
+    // A raw pointer: the stream may end in flush(), which moves it out of its slot.
+    if (auto* const stream = streams_[pass_next_].get()) {
+      stream->flush(tally_);
+      if (!stream->closed()) pass_lowest_ = std::min(pass_lowest_, stream->position());
     }
   }
-  log_.trim_before(lowest);
   stats_.add(tally_);
+  if (pass_next_ < streams_.size()) {
+    net::post(ioc_, [self = shared_from_this()] { self->run_pass(); });
+    return;
+  }
+  pass_next_ = 0;
+  log_.trim_before(pass_lowest_);
+  compact();
+  // Frames that came while the pass ran (or that a new stream took in) need another one.
+  std::lock_guard lock(inbox_mutex_);
+  if (inbox_.empty() && pass_end_ == log_.end_offset()) {
+    pass_active_ = false;
+    return;
+  }
+  net::post(ioc_, [self = shared_from_this()] { self->run_pass(); });
+}
+
+void stream_group::compact() {
+  if (holes_ == 0) return;
+  std::erase(streams_, nullptr);
+  for (std::size_t i = 0; i < streams_.size(); ++i)
+    streams_[i]->slot = i;
+  holes_ = 0;
 }
 
 void stream_group::flush_one(sse_session& stream) {
@@ -116,12 +140,9 @@ void stream_group::flush_one(sse_session& stream) {
 void stream_group::forget(sse_session& stream) {
   auto const slot = stream.slot;
   if (slot >= streams_.size() || streams_[slot].get() != &stream) return;  // never listed
+  // A hole, not a swap: a pass under way keeps its place. Filled at the end of a pass.
   retired_.push_back(std::move(streams_[slot]));
-  if (slot + 1 != streams_.size()) {
-    streams_[slot] = std::move(streams_.back());
-    streams_[slot]->slot = slot;
-  }
-  streams_.pop_back();
+  ++holes_;
   // Released later, not here: forget() runs inside the stream's own methods.
   if (release_posted_) return;
   release_posted_ = true;
@@ -132,11 +153,11 @@ void stream_group::forget(sse_session& stream) {
 }
 
 void stream_group::on_tick(frame f) {
-  for (std::size_t i = 0; i < streams_.size();) {
-    auto* const stream = streams_[i].get();
-    stream->tick(f);
-    stream->flush(tally_);
-    if (i < streams_.size() && streams_[i].get() == stream) ++i;
+  for (std::size_t i = 0; i < streams_.size(); ++i) {
+    if (auto* const stream = streams_[i].get()) {
+      stream->tick(f);
+      stream->flush(tally_);
+    }
   }
   stats_.add(tally_);
 }
@@ -148,12 +169,12 @@ void stream_group::on_close() {
   // goes out before each stream's last retry:, spread over a few seconds so that a restarted
   // server is not met by every client in the same instant.
   take_inbox();
-  for (std::size_t i = 0; i < streams_.size();) {
-    auto* const stream = streams_[i].get();
-    stream->finish(std::make_shared<std::string const>(
-        make_retry(jittered_retry(std::chrono::seconds(1), std::chrono::seconds(10))) + "\n"));
-    stream->flush(tally_);
-    if (i < streams_.size() && streams_[i].get() == stream) ++i;
+  for (std::size_t i = 0; i < streams_.size(); ++i) {
+    if (auto* const stream = streams_[i].get()) {
+      stream->finish(std::make_shared<std::string const>(
+          make_retry(jittered_retry(std::chrono::seconds(1), std::chrono::seconds(10))) + "\n"));
+      stream->flush(tally_);
+    }
   }
   stats_.add(tally_);
 }
@@ -164,11 +185,9 @@ void stream_group::schedule_stall_check() {
   stall_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
     if (ec) return;
     auto const now = std::chrono::steady_clock::now();
-    for (std::size_t i = 0; i < self->streams_.size();) {
-      auto* const stream = self->streams_[i].get();
-      stream->check_stall(now);
-      if (i < self->streams_.size() && self->streams_[i].get() == stream) ++i;
-    }
+    for (auto const& stream : self->streams_)
+      if (stream) stream->check_stall(now);
+    if (self->pass_next_ == 0) self->compact();  // between passes: no slot is being served
     self->schedule_stall_check();
   });
 }

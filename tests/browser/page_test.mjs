@@ -194,9 +194,9 @@ async function postFact(base, fact) {
 const factTexts = (page) =>
   page.$$eval('#facts tbody tr', (trs) => trs.map((tr) => tr.cells[0].textContent));
 
-function waitForState(page, label) {
+function waitForState(page, label, timeout = STEP_TIMEOUT_MS) {
   return page.waitForFunction((want) => document.getElementById('state').textContent === want,
-    label, { timeout: STEP_TIMEOUT_MS });
+    label, { timeout });
 }
 
 function waitForRow(page, info) {
@@ -425,7 +425,9 @@ async function main() {
       await postFact(server.base, { info, source: 'https://example.org/new' });
       await waitForState(page2, 'reconnecting');
       relay.resume();
-      await waitForState(page2, LIVE);
+      // A stopping factsd tells each stream to retry after 1 to 11 s, spread so that clients do
+      // not all return at once: the page comes back within that, not within a step's timeout.
+      await waitForState(page2, LIVE, 11_000 + STEP_TIMEOUT_MS);
       await waitForRowCount(page2, 1);
       await assertTable(page2, [info]);
       const reopened = relay.requests.filter((r) => r.startsWith('GET /events')).at(-1);

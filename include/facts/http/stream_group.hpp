@@ -61,6 +61,7 @@ class stream_group : public subscriber, public std::enable_shared_from_this<stre
  private:
   void take_inbox();
   void run_pass();
+  void compact();
   void on_tick(frame f);
   void on_close();
   void schedule_stall_check();
@@ -72,12 +73,16 @@ class stream_group : public subscriber, public std::enable_shared_from_this<stre
 
   std::mutex inbox_mutex_;                           // guards the two members below
   std::vector<std::pair<frame, frame_meta>> inbox_;  // delivered, not yet in log_
-  bool pass_posted_ = false;                         // a run_pass() is queued
+  bool pass_active_ = false;                         // a pass is queued or under way
 
   // The group's thread only.
   frame_log log_;
-  std::vector<std::shared_ptr<sse_session>> streams_;  // the streams that read log_
+  std::vector<std::shared_ptr<sse_session>> streams_;  // the streams that read log_; null: gone
+  std::size_t holes_ = 0;                              // null entries in streams_
   std::vector<std::shared_ptr<sse_session>> retired_;  // closed, released after the pass
+  std::size_t pass_next_ = 0;                          // the next stream the pass serves
+  std::uint64_t pass_lowest_ = 0;                      // lowest position the pass has seen
+  std::uint64_t pass_end_ = 0;                         // log_'s end when the pass began
   bool release_posted_ = false;
   bool closing_ = false;
   net::steady_timer stall_timer_;
