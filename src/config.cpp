@@ -119,7 +119,8 @@ config_result parse_config(int argc, char const* const* argv) {
       ->envname("FACTSD_IDLE_TIMEOUT")
       ->check(CLI::Range(1LL, 86400LL));
   app.add_option("--write-timeout", write_timeout_s,
-                 "seconds one write may take before the connection is cut off")
+                 "seconds an answer may take to write, or a stream's socket may take nothing, "
+                 "before the connection is cut off")
       ->envname("FACTSD_WRITE_TIMEOUT")
       ->check(CLI::Range(1LL, 3600LL));
   app.add_option("--shutdown-timeout", shutdown_timeout_s,

@@ -21,7 +21,8 @@ struct limits {
   std::chrono::seconds request_timeout{10};
   /// Time a keep-alive connection may wait for its next request.
   std::chrono::seconds idle_timeout{60};
-  /// Time one write may take before the connection is cut off.
+  /// Time an answer may take to write, or a stream's socket may take nothing while the stream
+  /// has bytes to send, before the connection is cut off.
   std::chrono::seconds write_timeout{30};
 };
 
