@@ -73,7 +73,8 @@ std::string metrics::prometheus_text(hub_figures const& hub) const {
                          key.second, count);
   }
   metric("factsd_publish_to_write_seconds", "histogram",
-         "Time from a fact's fan-out to its write to a stream completing.");
+         "Time from fan-out to a stream's write completing, per frame and stream; a frame "
+         "that carries several batches counts from its oldest.");
   std::uint64_t cumulative = 0;
   for (std::size_t i = 0; i < latency_buckets.size(); ++i) {
     cumulative += latency_counts_[i].load();

@@ -3,6 +3,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <limits>
+#include <span>
+#include <utility>
 
 #include "facts/sse.hpp"
 #include "facts/subscriber.hpp"
@@ -27,6 +30,15 @@ class frame_log {
 
   /// Adds a frame after the others; `meta.last_seq` must exceed every earlier one's.
   void append(frame bytes, frame_meta meta);
+
+  /**
+   * Adds `frames` (in seq order) as one frame, or as two split after seq `split_after`: a
+   * stream that keeps up then sends one buffer per pass, however many batches arrived, and one
+   * that joined at `split_after` starts between the two. The merged frame's `published` is its
+   * oldest batch's. Leaves the frames moved from.
+   */
+  void append_merged(std::span<std::pair<frame, frame_meta>> frames,
+                     std::uint64_t split_after = std::numeric_limits<std::uint64_t>::max());
 
   /// Byte position just after the newest frame: where a stream that has sent everything is.
   std::uint64_t end_offset() const { return end_offset_; }

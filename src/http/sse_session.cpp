@@ -67,7 +67,7 @@ void sse_session::flush(metrics::write_tally& tally) {
     return;
   }
   for (;;) {
-    std::array<iovec, max_buffers> iov{};
+    std::array<iovec, max_buffers> iov;  // only the first `count` are filled and read
     std::size_t count = 0;
     std::size_t total = 0;
     auto const add = [&](std::string const& bytes, std::size_t from) {

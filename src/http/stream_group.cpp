@@ -16,7 +16,7 @@ constexpr std::chrono::milliseconds stall_check_interval{250};
 
 // Streams a pass serves before it lets the thread's other handlers run: a few milliseconds of
 // writes.
-constexpr std::size_t pass_slice = 256;
+constexpr std::size_t pass_slice = 64;
 
 }  // namespace
 
@@ -46,14 +46,13 @@ void stream_group::close() {
   net::post(ioc_, [self = shared_from_this()] { self->on_close(); });
 }
 
-void stream_group::take_inbox() {
-  std::vector<std::pair<frame, frame_meta>> arrived;
+void stream_group::take_inbox(std::uint64_t split_after) {
   {
     std::lock_guard lock(inbox_mutex_);
-    arrived.swap(inbox_);
+    arrived_.swap(inbox_);
   }
-  for (auto& [f, meta] : arrived)
-    log_.append(std::move(f), meta);
+  log_.append_merged(arrived_, split_after);
+  arrived_.clear();
 }
 
 void stream_group::open(tcp::socket socket, std::string head, std::chrono::milliseconds retry,
@@ -79,7 +78,7 @@ void stream_group::open(tcp::socket socket, std::string head, std::chrono::milli
   // Everything up to joined->seq is in the snapshot, and every frame above it either is in the
   // inbox already or comes later: take the inbox first, so the position is found among all of
   // them.
-  take_inbox();
+  take_inbox(joined->seq);
   stream->start(std::make_shared<std::string const>(std::move(head) + make_retry(retry)),
                 std::move(joined->snapshot), log_.position_after(joined->seq));
   stream->slot = streams_.size();

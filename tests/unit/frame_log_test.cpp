@@ -4,7 +4,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "facts/frame_log.hpp"
@@ -225,4 +227,80 @@ TEST_CASE("a stream's backlog is the distance from its position to the end") {
   CHECK(log.entries().front().meta.last_seq == 3);
   CHECK(log.index_at(slow) == 0);
   CHECK(log.index_at(joined_at_1) == 0);
+}
+
+namespace {
+
+// Batches as the broadcaster hands them over: seq ranges 1..2, 3, 4..6, 7, each with its bytes.
+std::vector<std::pair<facts::frame, facts::frame_meta>> four_batches(
+    std::chrono::steady_clock::time_point oldest) {
+  std::vector<std::pair<facts::frame, facts::frame_meta>> batches;
+  batches.emplace_back(std::make_shared<std::string const>("a1a2"),
+                       facts::frame_meta{2, oldest, 2});
+  batches.emplace_back(std::make_shared<std::string const>("b3"),
+                       facts::frame_meta{1, oldest + std::chrono::milliseconds(1), 3});
+  batches.emplace_back(std::make_shared<std::string const>("c4c5c6"),
+                       facts::frame_meta{3, oldest + std::chrono::milliseconds(2), 6});
+  batches.emplace_back(std::make_shared<std::string const>("d7"),
+                       facts::frame_meta{1, oldest + std::chrono::milliseconds(3), 7});
+  return batches;
+}
+
+}  // namespace
+
+TEST_CASE("append_merged makes the batches of one pass one frame") {
+  auto const oldest = std::chrono::steady_clock::now();
+  auto batches = four_batches(oldest);
+  frame_log log;
+  log.append(bytes_of(3, 'z'), meta_of(1, 0));  // an earlier pass's frame stays as it is
+  log.append_merged(batches);
+  REQUIRE(log.entries().size() == 2);
+  auto const& merged = log.entries().back();
+  CHECK(*merged.bytes == "a1a2b3c4c5c6d7");
+  CHECK(merged.offset == 3);
+  CHECK(merged.meta.events == 7);
+  CHECK(merged.meta.last_seq == 7);
+  CHECK(merged.meta.published == oldest);
+  CHECK(log.end_offset() == 3 + 14);
+}
+
+TEST_CASE("append_merged splits where a stream that just joined starts") {
+  auto const oldest = std::chrono::steady_clock::now();
+  frame_log log;
+  SECTION("a split inside the batches: two frames, the join between them") {
+    auto batches = four_batches(oldest);
+    log.append_merged(batches, 3);
+    REQUIRE(log.entries().size() == 2);
+    CHECK(*log.entries()[0].bytes == "a1a2b3");
+    CHECK(log.entries()[0].meta.last_seq == 3);
+    CHECK(log.entries()[0].meta.events == 3);
+    CHECK(*log.entries()[1].bytes == "c4c5c6d7");
+    CHECK(log.entries()[1].meta.events == 4);
+    CHECK(log.entries()[1].meta.published == oldest + std::chrono::milliseconds(2));
+    // The stream that joined at seq 3 starts exactly at the facts after it, none twice.
+    auto const start = log.position_after(3);
+    CHECK(start == 6);
+    CHECK(*log.entries()[log.index_at(start)].bytes == "c4c5c6d7");
+  }
+  SECTION("a split before every batch or after all of them: one frame") {
+    auto const split = GENERATE(std::uint64_t{0}, std::uint64_t{7}, std::uint64_t{100});
+    auto batches = four_batches(oldest);
+    log.append_merged(batches, split);
+    REQUIRE(log.entries().size() == 1);
+    CHECK(*log.entries()[0].bytes == "a1a2b3c4c5c6d7");
+    CHECK(log.position_after(split) == (split < 7 ? 0 : log.end_offset()));
+  }
+  SECTION("a single batch is appended as it is, not copied") {
+    auto batches = four_batches(oldest);
+    auto const original = batches[1].first;
+    log.append_merged(std::span(batches).subspan(1, 1));
+    REQUIRE(log.entries().size() == 1);
+    CHECK(log.entries()[0].bytes == original);
+  }
+  SECTION("nothing arrived: nothing is appended") {
+    std::vector<std::pair<facts::frame, facts::frame_meta>> none;
+    log.append_merged(none, 3);
+    CHECK(log.entries().empty());
+    CHECK(log.end_offset() == 0);
+  }
 }

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -59,7 +60,8 @@ class stream_group : public subscriber, public std::enable_shared_from_this<stre
   void forget(sse_session& stream);
 
  private:
-  void take_inbox();
+  /// Moves the inbox into the log, as one frame, or two split after seq `split_after`.
+  void take_inbox(std::uint64_t split_after = std::numeric_limits<std::uint64_t>::max());
   void run_pass();
   void compact();
   void on_tick(frame f);
@@ -76,6 +78,8 @@ class stream_group : public subscriber, public std::enable_shared_from_this<stre
   bool pass_active_ = false;                         // a pass is queued or under way
 
   // The group's thread only.
+  std::vector<std::pair<frame, frame_meta>>
+      arrived_;  // the inbox being taken; kept for its capacity
   frame_log log_;
   std::vector<std::shared_ptr<sse_session>> streams_;  // the streams that read log_; null: gone
   std::size_t holes_ = 0;                              // null entries in streams_
