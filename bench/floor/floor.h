@@ -49,7 +49,8 @@ void floor_send(struct floor_conn* c, const char* bytes, size_t n); /* a whole a
 void floor_stream_add(struct floor_conn* c);
 size_t floor_stream_count(void);
 void floor_fanout(const char* event, size_t n);
-void floor_flush_dirty(void);
+/* Coalesce: flushes up to `budget` streams with queued bytes; true if some still wait. */
+bool floor_flush_dirty(size_t budget);
 void floor_on_writable(struct floor_conn* c);
 
 /* floor_http.c: request heads. */

@@ -16,7 +16,7 @@ static enum floor_mode mode;
 static struct floor_conn** streams;
 static size_t stream_count, stream_cap;
 static struct floor_conn** dirty;
-static size_t dirty_count, dirty_cap;
+static size_t dirty_head, dirty_count, dirty_cap; /* dirty[dirty_head..dirty_count) wait */
 static struct floor_conn* dead_list;
 
 void floor_init(int fd, enum floor_mode m) {
@@ -83,14 +83,22 @@ void floor_conn_close(struct floor_conn* c) {
 }
 
 void floor_free_dead(void) {
+  /* One still in the dirty list, waiting for a later turn's flush, is freed after that. */
+  struct floor_conn* kept = NULL;
   while (dead_list) {
     struct floor_conn* c = dead_list;
     dead_list = c->next_dead;
+    if (c->dirty) {
+      c->next_dead = kept;
+      kept = c;
+      continue;
+    }
     free(c->in.data);
     free(c->out.data);
     free(c->lens);
     free(c);
   }
+  dead_list = kept;
 }
 
 /* Sends what the socket takes now; returns false if the connection broke. */
@@ -194,13 +202,16 @@ static void flush_all(struct floor_conn* c) {
   set_want_out(c, c->out.off < c->out.len);
 }
 
-void floor_flush_dirty(void) {
-  for (size_t i = 0; i < dirty_count; ++i) {
-    struct floor_conn* c = dirty[i];
+bool floor_flush_dirty(size_t budget) {
+  size_t const end = dirty_count - dirty_head > budget ? dirty_head + budget : dirty_count;
+  for (; dirty_head < end; ++dirty_head) {
+    struct floor_conn* c = dirty[dirty_head];
     c->dirty = false;
     if (!c->dead && c->out.off < c->out.len) flush_all(c);
   }
-  dirty_count = 0;
+  if (dirty_head < dirty_count) return true;
+  dirty_head = dirty_count = 0;
+  return false;
 }
 
 void floor_on_writable(struct floor_conn* c) {

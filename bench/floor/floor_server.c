@@ -18,6 +18,7 @@
 #include "floor.h"
 
 #define MAX_BODY (64u * 1024u)
+#define FLUSH_SLICE 64u
 
 static volatile sig_atomic_t stopping;
 static uint64_t last_seq;
@@ -208,8 +209,9 @@ int main(int argc, char** argv) {
           mode == FLOOR_WRITE ? "write" : "coalesce");
 
   struct epoll_event events[1024];
+  bool flushing = false; /* coalesce: streams still wait for this turn's flush */
   while (!stopping) {
-    int const n = epoll_wait(epoll_fd, events, 1024, -1);
+    int const n = epoll_wait(epoll_fd, events, 1024, flushing ? 0 : -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       break;
@@ -224,8 +226,10 @@ int main(int argc, char** argv) {
       if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(c);
       if (!c->dead && (events[i].events & EPOLLOUT)) floor_on_writable(c);
     }
-    /* Coalesce: the events of this whole turn go out now, one write per stream. */
-    if (mode == FLOOR_COALESCE) floor_flush_dirty();
+    /* Coalesce: what is queued goes out in one write per stream, FLUSH_SLICE streams per turn,
+     * so that requests are read and answered between slices, as factsd does: the publishers
+     * keep going while a flush over thousands of streams runs, and each write carries more. */
+    if (mode == FLOOR_COALESCE) flushing = floor_flush_dirty(FLUSH_SLICE);
     floor_free_dead();
   }
   fprintf(stderr, "floor_server stopped\n");
