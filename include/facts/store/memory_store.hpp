@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "facts/store/append_plan.hpp"
 #include "facts/store/fact_store.hpp"
 #include "facts/store/idempotency_keys.hpp"
 

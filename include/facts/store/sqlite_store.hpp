@@ -5,6 +5,7 @@
 #include <mutex>
 #include <string>
 
+#include "facts/store/append_plan.hpp"
 #include "facts/store/fact_store.hpp"
 #include "facts/store/idempotency_keys.hpp"
 #include "facts/store/sync_mode.hpp"
