@@ -14,8 +14,8 @@ namespace {
 // the cut-off comes at most that late; cheap, since only one pass over the list.
 constexpr std::chrono::milliseconds stall_check_interval{250};
 
-// Streams a pass serves before it lets the thread's other handlers run: a few milliseconds of
-// writes.
+// Streams a pass serves before it lets the thread's other handlers run: about half a
+// millisecond of writes, which is what a request on this thread may wait for at most.
 constexpr std::size_t pass_slice = 64;
 
 }  // namespace
@@ -82,10 +82,9 @@ void stream_group::open(tcp::socket socket, std::string head, std::chrono::milli
   stream->start(std::make_shared<std::string const>(std::move(head) + make_retry(retry)),
                 std::move(joined->snapshot), log_.position_after(joined->seq));
   stream->slot = streams_.size();
+  // No need to check closing_: once the hub has begun its shutdown it lets no stream in, and
+  // on_close(), queued behind this handler, ends this one too.
   streams_.push_back(stream);
-  if (closing_)
-    stream->finish(std::make_shared<std::string const>(
-        make_retry(jittered_retry(std::chrono::seconds(1), std::chrono::seconds(10))) + "\n"));
   stream->flush(tally_);
   stats_.add(tally_);
 }
