@@ -24,29 +24,29 @@
 #include <thread>
 #include <vector>
 
-#include "support/durability_daemon.hpp"
+#include "support/files.hpp"
 #include "support/http_client.hpp"
+#include "support/process.hpp"
 #include "support/sse_client.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
-namespace dur = facts::test::durability;
 namespace ft = facts::test;
 using ft::http::verb;
 
 /** Represents a started daemon and the port it listens on. */
 struct started {
-  std::unique_ptr<dur::daemon_process> proc;
+  std::unique_ptr<ft::child_process> proc;
   std::uint16_t port = 0;
 };
 
 /// Starts factsd in `dir` on 127.0.0.1:0 with `flags`; fails the test when no start line comes.
-started start_daemon(dur::temp_dir const& dir, std::vector<std::string> const& flags) {
+started start_daemon(ft::temp_dir const& dir, std::vector<std::string> const& flags) {
   std::vector<std::string> args{FACTSD_BINARY, "--listen", "127.0.0.1:0", "--threads", "2"};
   args.insert(args.end(), flags.begin(), flags.end());
   started s;
-  s.proc = std::make_unique<dur::daemon_process>(args, dur::in_dir(dir.path().string()));
+  s.proc = std::make_unique<ft::child_process>(args, ft::in_dir(dir.path().string()));
   auto const port = s.proc->wait_for_port();
   INFO("factsd stderr:\n" << s.proc->err());
   REQUIRE(port.has_value());
@@ -69,19 +69,6 @@ void stop_cleanly(started& s) {
   CHECK(s.proc->exit_code() == 0);
 }
 
-/// The seq of a `Location: /facts/<seq>` header, or 0 when it is not one.
-std::uint64_t seq_of_location(std::string const& location) {
-  constexpr std::string_view prefix = "/facts/";
-  if (location.rfind(prefix, 0) != 0) return 0;
-  try {
-    std::size_t used = 0;
-    auto const seq = std::stoull(location.substr(prefix.size()), &used);
-    return used == location.size() - prefix.size() ? seq : 0;
-  } catch (std::exception const&) {
-    return 0;
-  }
-}
-
 ft::response post(std::uint16_t port, std::string const& body, std::string const& key = {}) {
   ft::header_list headers;
   if (!key.empty()) headers.emplace_back("Idempotency-Key", key);
@@ -93,7 +80,7 @@ std::uint64_t post_created(std::uint16_t port, std::string const& body) {
   auto const res = post(port, body);
   INFO("POST " << body << " -> " << res.result_int() << " " << res.body());
   REQUIRE(res.result_int() == 201);
-  auto const seq = seq_of_location(ft::header(res, "Location"));
+  auto const seq = ft::seq_from_location(res);
   REQUIRE(seq != 0);
   return seq;
 }
@@ -195,7 +182,7 @@ std::vector<std::string> lines_of(std::string const& text) {
 }
 
 /// A startup that must fail: exit code 1 and one critical line on stderr that says `why`.
-void expect_startup_failure(dur::daemon_process& proc, std::string const& why) {
+void expect_startup_failure(ft::child_process& proc, std::string const& why) {
   REQUIRE(proc.wait_exit(20s));
   auto const err = proc.err();
   INFO("factsd stderr:\n" << err);
@@ -210,24 +197,24 @@ void expect_startup_failure(dur::daemon_process& proc, std::string const& why) {
 
 /// Starts factsd on `db` in `dir`, expecting it to fail with `why` and leave the folder as it
 /// was: the same entries, and every file with the same bytes and mtime.
-void expect_refused_and_untouched(dur::temp_dir const& dir, std::string const& db,
+void expect_refused_and_untouched(ft::temp_dir const& dir, std::string const& db,
                                   std::string const& why) {
-  auto const names_before = dur::list_dir(dir.path());
-  std::map<std::string, dur::file_state> before;
+  auto const names_before = ft::list_dir(dir.path());
+  std::map<std::string, ft::file_state> before;
   for (auto const& name : names_before)
-    before[name] = dur::read_file_state(dir / name);
+    before[name] = ft::read_file_state(dir / name);
   REQUIRE(before.count("facts.db") == 1);
 
   {
-    dur::daemon_process proc({FACTSD_BINARY, "--listen", "127.0.0.1:0", "--store", "sqlite:" + db},
-                             dur::in_dir(dir.path().string()));
+    ft::child_process proc({FACTSD_BINARY, "--listen", "127.0.0.1:0", "--store", "sqlite:" + db},
+                           ft::in_dir(dir.path().string()));
     expect_startup_failure(proc, why);
   }
 
-  CHECK(dur::list_dir(dir.path()) == names_before);
+  CHECK(ft::list_dir(dir.path()) == names_before);
   for (auto const& [name, state] : before) {
     INFO("file " << name);
-    auto const after = dur::read_file_state(dir / name);
+    auto const after = ft::read_file_state(dir / name);
     CHECK(after.exists);
     CHECK(after.mtime_ns == state.mtime_ns);
     CHECK(after.bytes.size() == state.bytes.size());
@@ -262,7 +249,7 @@ void publish_until_stopped(std::uint16_t port, int round, int thread, std::atomi
           ft::make_request(verb::post, "/fact", body, {{"Content-Type", "application/json"}}), 10s);
       std::lock_guard lock(log.mutex);
       if (res.result_int() == 201) {
-        auto const seq = seq_of_location(ft::header(res, "Location"));
+        auto const seq = ft::seq_from_location(res);
         if (seq == 0 || res.body() != body || ft::has_header(res, "Idempotent-Replayed"))
           log.problems.push_back("bad 201 for " + tag + ": Location '" +
                                  ft::header(res, "Location") + "', body " + res.body());
@@ -310,7 +297,7 @@ void follow_stream(ft::sse_client& stream, std::atomic<bool> const& stop, stream
 
 TEST_CASE("durability: kill -9 under concurrent POSTs loses no acknowledged fact",
           "[durability][crash]") {
-  dur::temp_dir dir;
+  ft::temp_dir dir;
   auto const db = dir / "facts.db";
   std::map<std::uint64_t, std::string> acknowledged;  // every 201 of every round, by id
   std::uint64_t stored_before = 0;                    // facts on disk when the round began
@@ -460,7 +447,7 @@ TEST_CASE("durability: kill -9 under concurrent POSTs loses no acknowledged fact
 
 TEST_CASE("durability: after SIGTERM and a start the snapshot is the same array",
           "[durability][restart]") {
-  dur::temp_dir dir;
+  ft::temp_dir dir;
   auto const db = dir / "facts.db";
   std::string before_data;
   std::string before_id;
@@ -509,7 +496,7 @@ TEST_CASE("durability: after SIGTERM and a start the snapshot is the same array"
 // 3. Startup errors: one line, a non-zero exit, and the file as it was.
 
 TEST_CASE("durability: a text file is refused and left alone", "[durability][startup]") {
-  dur::temp_dir dir;
+  ft::temp_dir dir;
   auto const db = dir / "facts.db";
   {
     std::ofstream out(db, std::ios::binary);
@@ -522,7 +509,7 @@ TEST_CASE("durability: a text file is refused and left alone", "[durability][sta
 
 TEST_CASE("durability: another program's SQLite database is refused and left alone",
           "[durability][startup]") {
-  dur::temp_dir dir;
+  ft::temp_dir dir;
   auto const db = dir / "facts.db";
   {
     SQLite::Database other(db, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
@@ -536,7 +523,7 @@ TEST_CASE("durability: another program's SQLite database is refused and left alo
 
 TEST_CASE("durability: a corrupt factsd database is refused and left alone",
           "[durability][startup]") {
-  dur::temp_dir dir;
+  ft::temp_dir dir;
   auto const db = dir / "facts.db";
   {
     auto daemon = start_daemon(dir, sqlite_flags(db));
@@ -545,7 +532,7 @@ TEST_CASE("durability: a corrupt factsd database is refused and left alone",
     stop_cleanly(daemon);
   }
   // A clean stop leaves one file: everything is in it, nothing in a WAL.
-  REQUIRE(dur::list_dir(dir.path()) == std::set<std::string>{"facts.db"});
+  REQUIRE(ft::list_dir(dir.path()) == std::set<std::string>{"facts.db"});
 
   // Overwrite page 2 (the root of the facts table) from its byte 100 to its end: its cells, with
   // the child page numbers and keys. Pages are 4096 bytes; page 1 holds the header and schema.
@@ -582,7 +569,7 @@ TEST_CASE("durability: a corrupt factsd database is refused and left alone",
 
 TEST_CASE("durability: a database held by a running factsd is refused, the first keeps serving",
           "[durability][startup]") {
-  dur::temp_dir dir;
+  ft::temp_dir dir;
   auto const db = dir / "facts.db";
   auto first = start_daemon(dir, sqlite_flags(db));
   CHECK(post_created(first.port, R"({"n":1})") == 1);
@@ -599,7 +586,7 @@ TEST_CASE("durability: a database held by a running factsd is refused, the first
 }
 
 TEST_CASE("durability: a folder we may not write is refused", "[durability][startup]") {
-  dur::temp_dir dir;
+  ft::temp_dir dir;
   // The daemon runs as nobody when we are root (root writes anywhere), else as us.
   bool const as_root = ::geteuid() == 0;
   REQUIRE(::chmod(dir.path().c_str(), 0755) == 0);
@@ -608,18 +595,18 @@ TEST_CASE("durability: a folder we may not write is refused", "[durability][star
   REQUIRE(::chmod(locked.c_str(), as_root ? 0755 : 0555) == 0);
   auto const db = (locked / "facts.db").string();
 
-  auto opts = dur::in_dir(dir.path().string());
+  auto opts = ft::in_dir(dir.path().string());
   if (as_root) {
     opts.uid = 65534;
     opts.gid = 65534;
   }
   {
-    dur::daemon_process proc({FACTSD_BINARY, "--listen", "127.0.0.1:0", "--store", "sqlite:" + db},
-                             opts);
+    ft::child_process proc({FACTSD_BINARY, "--listen", "127.0.0.1:0", "--store", "sqlite:" + db},
+                           opts);
     expect_startup_failure(proc, "is not writable");
     CHECK(proc.err().find(locked.string()) != std::string::npos);
   }
-  CHECK(dur::list_dir(locked).empty());
+  CHECK(ft::list_dir(locked).empty());
   ::chmod(locked.c_str(), 0755);
 }
 
@@ -628,7 +615,7 @@ TEST_CASE("durability: a folder we may not write is refused", "[durability][star
 
 TEST_CASE("durability: an Idempotency-Key stores one fact, broadcasts once, survives a restart",
           "[durability][idempotency]") {
-  dur::temp_dir dir;
+  ft::temp_dir dir;
   auto const db = dir / "facts.db";
   std::string const body = R"({"order":"A-17","amount":3})";
   std::string const other = R"({"order":"A-17","amount":4})";
@@ -695,7 +682,7 @@ TEST_CASE("durability: an Idempotency-Key stores one fact, broadcasts once, surv
 
 TEST_CASE("durability: concurrent POSTs with one Idempotency-Key store and broadcast one fact",
           "[durability][idempotency]") {
-  dur::temp_dir dir;
+  ft::temp_dir dir;
   auto daemon = start_daemon(dir, sqlite_flags(dir / "facts.db"));
   ft::sse_client stream(daemon.port);
   CHECK(*first_event(stream).id == "0");
@@ -752,7 +739,7 @@ TEST_CASE("durability: concurrent POSTs with one Idempotency-Key store and broad
 }
 
 TEST_CASE("durability: an Idempotency-Key survives kill -9", "[durability][idempotency]") {
-  dur::temp_dir dir;
+  ft::temp_dir dir;
   auto const db = dir / "facts.db";
   std::string const body = R"({"job":"nightly","run":42})";
   {
@@ -779,7 +766,7 @@ TEST_CASE("durability: an Idempotency-Key survives kill -9", "[durability][idemp
 
 TEST_CASE("durability: the replay window, catching up from the store, and GET /facts pages",
           "[durability][replay]") {
-  dur::temp_dir dir;
+  ft::temp_dir dir;
   auto daemon = start_daemon(dir, sqlite_flags(dir / "facts.db", {"--replay-limit", "5"}));
   std::vector<stored_fact> posted;
   for (int i = 1; i <= 12; ++i) {
@@ -872,7 +859,7 @@ TEST_CASE("durability: the replay window, catching up from the store, and GET /f
 }
 
 TEST_CASE("durability: GET /facts caps limit at 1000", "[durability][replay]") {
-  dur::temp_dir dir;
+  ft::temp_dir dir;
   auto daemon = start_daemon(dir, sqlite_flags(dir / "facts.db", {"--sync", "normal"}));
   constexpr int threads = 4;
   constexpr int per_thread = 256;  // 1024 facts in all
@@ -913,7 +900,7 @@ TEST_CASE("durability: GET /facts caps limit at 1000", "[durability][replay]") {
 // 6. The memory: store, for contrast.
 
 TEST_CASE("durability: the memory: store forgets everything on restart", "[durability][memory]") {
-  dur::temp_dir dir;
+  ft::temp_dir dir;
   {
     auto daemon = start_daemon(dir, {"--store", "memory:"});
     CHECK(post_created(daemon.port, R"({"n":1})") == 1);
@@ -922,7 +909,7 @@ TEST_CASE("durability: the memory: store forgets everything on restart", "[durab
     CHECK(status_value(daemon.port, "facts") == 3);
     stop_cleanly(daemon);
   }
-  CHECK(dur::list_dir(dir.path()).empty());  // nothing written, not even facts.db
+  CHECK(ft::list_dir(dir.path()).empty());  // nothing written, not even facts.db
 
   auto daemon = start_daemon(dir, {"--store", "memory:"});
   CHECK(status_value(daemon.port, "facts") == 0);

@@ -23,60 +23,25 @@
 #include <thread>
 #include <vector>
 
-#include "support/child_process.hpp"
-#include "support/durability_daemon.hpp"
-#include "support/hardening_tools.hpp"
+#include "support/files.hpp"
 #include "support/http_client.hpp"
+#include "support/metrics.hpp"
+#include "support/process.hpp"
+#include "support/raw_socket.hpp"
+#include "support/resources.hpp"
 #include "support/sse_client.hpp"
+#include "support/tally_fleet.hpp"
 #include "support/test_server.hpp"
+#include "support/wait.hpp"
 
 using namespace facts::test;
-using namespace facts::test::hardening;
 using namespace std::chrono_literals;
-namespace dur = facts::test::durability;
 using ordered_json = nlohmann::ordered_json;
 
 namespace {
 
-/// True for an error answer as the daemon promises them: a JSON object {"error": "<text>"}.
-bool is_json_error(response const& res) {
-  if (header(res, "Content-Type").rfind("application/json", 0) != 0) return false;
-  auto const body = nlohmann::json::parse(res.body(), nullptr, false);
-  return body.is_object() && body.contains("error") && body["error"].is_string() &&
-         !body["error"].get<std::string>().empty();
-}
-
-/// The seq in a `Location: /facts/<seq>` header, or 0.
-std::uint64_t seq_from_location(response const& res) {
-  auto const location = header(res, "Location");
-  constexpr std::string_view prefix = "/facts/";
-  if (location.rfind(prefix, 0) != 0 || !all_digits(location.substr(prefix.size()))) return 0;
-  return std::stoull(location.substr(prefix.size()));
-}
-
 std::string small_fact(std::string const& info) {
   return ordered_json{{"info", info}, {"source", "https://hardening.example"}}.dump();
-}
-
-/// Polls `condition` every 20 ms until it holds or `timeout` passes.
-template <class Condition>
-bool eventually(Condition condition, std::chrono::milliseconds timeout) {
-  auto const deadline = steady_clock::now() + timeout;
-  while (!condition()) {
-    if (steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
-}
-
-/// Makes sure this process may hold `needed` descriptors (a lower soft limit is raised).
-bool ensure_fd_limit(rlim_t needed) {
-  rlimit lim{};
-  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return false;
-  if (lim.rlim_cur >= needed) return true;
-  if (lim.rlim_max < needed) return false;
-  lim.rlim_cur = needed;
-  return ::setrlimit(RLIMIT_NOFILE, &lim) == 0;
 }
 
 /// A metric that must be present; -1 (which no counter can be) when it is not.
@@ -122,12 +87,13 @@ std::optional<response> response_in(std::string const& raw) {
   }
 }
 
-/// Starts factsd with `flags` and waits for its port; the test fails when it does not start.
-std::unique_ptr<dur::daemon_process> start_daemon(std::vector<std::string> const& flags,
-                                                  std::uint16_t& port) {
+/// Starts factsd with `flags` (and `env` set) and waits for its port; the test fails when it
+/// does not start.
+std::unique_ptr<child_process> start_daemon(std::vector<std::string> const& flags,
+                                            std::uint16_t& port, env_list const& env = {}) {
   std::vector<std::string> args{FACTSD_BINARY};
   args.insert(args.end(), flags.begin(), flags.end());
-  auto proc = std::make_unique<dur::daemon_process>(args);
+  auto proc = std::make_unique<child_process>(args, with_env(env));
   auto const found = proc->wait_for_port(30s);
   INFO("factsd stderr: " << proc->err());
   REQUIRE(found);
@@ -135,30 +101,9 @@ std::unique_ptr<dur::daemon_process> start_daemon(std::vector<std::string> const
   return proc;
 }
 
-/**
- * Starts factsd through child_process (which can add to the environment) and reads its port
- * from the start line; the test fails when it does not start.
- */
-std::unique_ptr<child_process> start_child(std::vector<std::string> const& flags,
-                                           child_process::env_list const& env,
-                                           std::uint16_t& port) {
-  std::vector<std::string> args{FACTSD_BINARY};
-  args.insert(args.end(), flags.begin(), flags.end());
-  auto proc = std::make_unique<child_process>(args, env);
-  auto const line = proc->wait_for_stderr(" listening on ", 30s);
-  INFO("factsd stderr: " << proc->err());
-  REQUIRE(line);
-  auto const with = line->find(" with ");
-  auto const colon = line->rfind(':', with);
-  REQUIRE((with != std::string::npos && colon != std::string::npos));
-  port = static_cast<std::uint16_t>(std::stoul(line->substr(colon + 1, with - colon - 1)));
-  REQUIRE(port != 0);
-  return proc;
-}
-
 /// ASAN_OPTIONS for a child whose memory we measure: ASan keeps freed memory in a quarantine
 /// (256 MiB by default) to catch use-after-free, which would count in the daemon's RSS.
-child_process::env_list small_quarantine() {
+env_list small_quarantine() {
   std::string options = "quarantine_size_mb=8";
   if (char const* ours = std::getenv("ASAN_OPTIONS"); ours != nullptr && *ours != '\0')
     options = std::string(ours) + ":" + options;
@@ -166,7 +111,7 @@ child_process::env_list small_quarantine() {
 }
 
 /// Ends a daemon with SIGTERM; "" when it exits 0 within `timeout`, else what happened.
-std::string stop_daemon(dur::daemon_process& proc, std::chrono::milliseconds timeout = 30s) {
+std::string stop_daemon(child_process& proc, std::chrono::milliseconds timeout = 30s) {
   proc.send_signal(SIGTERM);
   if (!proc.wait_exit(timeout)) return "still running after SIGTERM; stderr: " + proc.err();
   if (proc.exit_code() == 0) return {};
@@ -214,15 +159,15 @@ TEST_CASE(
   int const posters = 4;
   REQUIRE(ensure_fd_limit(4 * normal_streams + 512));
 
-  dur::temp_dir dir;
+  temp_dir dir;
   std::uint16_t port = 0;
   // SQLite (--sync normal) and a small replay window keep the stored facts out of the
   // daemon's memory, so what its peak RSS shows is the streams' bookkeeping.
-  auto daemon = start_child(
+  auto daemon = start_daemon(
       {"--listen", "127.0.0.1:0", "--threads", "2", "--store", "sqlite:" + (dir / "facts.db"),
        "--sync", "normal", "--replay-limit", "100", "--max-queue-bytes", std::to_string(max_queue),
        "--write-timeout", "3", "--heartbeat", "30"},
-      small_quarantine(), port);
+      port, small_quarantine());
 
   // The stalled client: a 4 KiB receive window, a request, and then it never reads a byte.
   raw_socket stalled(port, 4096);
@@ -338,7 +283,7 @@ TEST_CASE(
 
   // Logged once at info, with the client's address; when cut off as too slow, the backlog it
   // names is at most --max-queue-bytes plus the one batch that tipped it over.
-  auto const line = daemon->wait_for_stderr("cut off", 10s);
+  auto const line = daemon->wait_for_line("cut off", 10s);
   REQUIRE(line);
   INFO("log line: " << *line);
   CHECK(line->find(stalled_address) != std::string::npos);
@@ -854,7 +799,7 @@ TEST_CASE("hardening: with a publish token, POST /fact needs it and reading stay
 
 TEST_CASE("hardening: factsd --publish-token-file reads the token from a file",
           "[hardening][access][process]") {
-  dur::temp_dir dir;
+  temp_dir dir;
   { std::ofstream(dir / "token") << "s3cret\n"; }
   std::uint16_t port = 0;
   auto daemon = start_daemon(
@@ -1137,7 +1082,7 @@ TEST_CASE("hardening: an unusable Last-Event-ID gets a reset, and id: lines stay
 
 TEST_CASE("hardening: SIGTERM under load loses no acknowledged fact and ends streams with retry:",
           "[hardening][shutdown][process][concurrency]") {
-  dur::temp_dir dir;
+  temp_dir dir;
   auto const db = "sqlite:" + (dir / "facts.db");
   std::uint16_t port = 0;
   auto const shutdown_timeout = 10s;
@@ -1291,7 +1236,7 @@ TEST_CASE("hardening: SIGTERM right after the start line still shuts down cleanl
   std::string outcome;
   int attempt = 0;
   for (; attempt < 60 && outcome.empty(); ++attempt) {
-    dur::daemon_process daemon(
+    child_process daemon(
         {FACTSD_BINARY, "--listen", "127.0.0.1:0", "--store", "memory:", "--threads", "2"});
     REQUIRE(daemon.wait_for_port());
     outcome = stop_daemon(daemon);
@@ -1352,9 +1297,9 @@ TEST_CASE("hardening: factsd raises its open-file limit to the hard limit and lo
   lowered.rlim_cur = std::min<rlim_t>(ours.rlim_max, 512);
   // The child inherits the soft limit it starts with: a low one, put back at once.
   REQUIRE(::setrlimit(RLIMIT_NOFILE, &lowered) == 0);
-  std::unique_ptr<dur::daemon_process> daemon;
+  std::unique_ptr<child_process> daemon;
   try {
-    daemon = std::make_unique<dur::daemon_process>(
+    daemon = std::make_unique<child_process>(
         std::vector<std::string>{FACTSD_BINARY, "--listen", "127.0.0.1:0", "--store", "memory:"});
   } catch (...) {
     ::setrlimit(RLIMIT_NOFILE, &ours);

@@ -5,10 +5,10 @@
 #include <catch2/catch.hpp>
 #include <csignal>
 
-#include "support/child_process.hpp"
+#include "support/files.hpp"
 #include "support/http_client.hpp"
+#include "support/process.hpp"
 #include "support/sse_client.hpp"
-#include "support/temp_dir.hpp"
 
 using namespace facts::test;
 using namespace std::chrono_literals;
@@ -28,8 +28,8 @@ std::vector<std::string> factsd_args(std::vector<std::string> const& flags) {
 
 /// Runs factsd with `flags` until it exits; the result is the finished child.
 std::unique_ptr<child_process> run_to_exit(std::vector<std::string> const& flags,
-                                           child_process::env_list const& env = {}) {
-  auto child = std::make_unique<child_process>(factsd_args(flags), env);
+                                           env_list const& env = {}) {
+  auto child = std::make_unique<child_process>(factsd_args(flags), with_env(env));
   INFO("factsd did not exit; stderr so far: " << child->err());
   REQUIRE(child->wait_exit(exit_timeout));
   return child;
@@ -51,11 +51,10 @@ struct running_daemon {
  * Starts factsd and waits for `factsd <ver> listening on HOST:PORT with N threads, ...` on
  * stderr; the port is read from that line, since with port 0 nothing else tells it.
  */
-running_daemon start_daemon(std::vector<std::string> const& flags,
-                            child_process::env_list const& env = {}) {
+running_daemon start_daemon(std::vector<std::string> const& flags, env_list const& env = {}) {
   running_daemon d;
-  d.child = std::make_unique<child_process>(factsd_args(flags), env);
-  auto line = d.child->wait_for_stderr("listening on ", start_timeout);
+  d.child = std::make_unique<child_process>(factsd_args(flags), with_env(env));
+  auto line = d.child->wait_for_line("listening on ", start_timeout);
   INFO("stderr: " << d.child->err());
   REQUIRE(line);
   d.start_line = *line;
@@ -140,8 +139,8 @@ TEST_CASE("factsd --web-root DIR serves the page from that directory", "[process
   temp_dir dir;
   std::string const page = "<!doctype html><title>from the web root</title>";
   dir.write("index.html", page);
-  auto d =
-      start_daemon({"--listen", "127.0.0.1:0", "--threads", "2", "--web-root", dir.path.string()});
+  auto d = start_daemon(
+      {"--listen", "127.0.0.1:0", "--threads", "2", "--web-root", dir.path().string()});
   auto const res = get(d.port, "/");
   CHECK(res.result() == http::status::ok);
   CHECK(res.body() == page);

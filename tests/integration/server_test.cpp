@@ -1,8 +1,6 @@
 // The whole daemon in-process on 127.0.0.1:0, driven over real sockets by the test clients in
 // tests/support. Each test case checks one promise the daemon makes to the tutorial's users.
 
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
@@ -13,11 +11,13 @@
 #include <set>
 #include <thread>
 
+#include "support/files.hpp"
 #include "support/http_client.hpp"
+#include "support/resources.hpp"
 #include "support/sse_client.hpp"
 #include "support/sse_fleet.hpp"
-#include "support/temp_dir.hpp"
 #include "support/test_server.hpp"
+#include "support/wait.hpp"
 
 using namespace facts::test;
 using namespace std::chrono_literals;
@@ -31,22 +31,6 @@ constexpr char const* shark_fact =
 
 std::string numbered_fact(int n) {
   return ordered_json{{"info", "fact " + std::to_string(n)}, {"source", "test"}}.dump();
-}
-
-/// True for an error answer as the daemon promises them: a JSON object {"error": "<text>"}.
-bool is_json_error(response const& res) {
-  if (header(res, "Content-Type").rfind("application/json", 0) != 0) return false;
-  auto const body = nlohmann::json::parse(res.body(), nullptr, false);
-  return body.is_object() && body.contains("error") && body["error"].is_string() &&
-         !body["error"].get<std::string>().empty();
-}
-
-/// The seq in a `Location: /facts/<seq>` header, or 0.
-std::uint64_t seq_from_location(response const& res) {
-  auto const location = header(res, "Location");
-  constexpr std::string_view prefix = "/facts/";
-  if (location.rfind(prefix, 0) != 0) return 0;
-  return std::stoull(location.substr(prefix.size()));
 }
 
 }  // namespace
@@ -620,31 +604,6 @@ TEST_CASE("HTTP/1.1 keep-alive: several requests on one connection are all answe
   CHECK(nlohmann::json::parse(second.body())["facts"] == 1);
 }
 
-namespace {
-
-/// Makes sure the process may hold `needed` descriptors (a soft limit below it is raised).
-bool ensure_fd_limit(rlim_t needed) {
-  rlimit lim{};
-  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return false;
-  if (lim.rlim_cur >= needed) return true;
-  if (lim.rlim_max < needed) return false;
-  lim.rlim_cur = needed;
-  return ::setrlimit(RLIMIT_NOFILE, &lim) == 0;
-}
-
-/// Polls `condition` every 20 ms until it holds or `timeout` passes.
-template <class Condition>
-bool eventually(Condition condition, std::chrono::milliseconds timeout) {
-  auto const deadline = steady_clock::now() + timeout;
-  while (!condition()) {
-    if (steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
-}
-
-}  // namespace
-
 TEST_CASE("a thousand concurrent streams all receive every fact in order", "[server][load]") {
   constexpr std::size_t streams = 1000;
   constexpr int facts_count = 20;
@@ -715,10 +674,10 @@ TEST_CASE("the page is served with the right content types", "[server][page]") {
 TEST_CASE("paths that climb out of --web-root are not served", "[server][page]") {
   // root/ is the web root; secret.txt sits next to it, where a traversal would find it.
   temp_dir dir;
-  std::filesystem::create_directory(dir.path / "root");
+  std::filesystem::create_directory(dir.path() / "root");
   dir.write("root/index.html", "<html>inside</html>");
   dir.write("secret.txt", "outside the web root");
-  test_server srv([&](facts::config& cfg) { cfg.web_root = (dir.path / "root").string(); });
+  test_server srv([&](facts::config& cfg) { cfg.web_root = (dir.path() / "root").string(); });
   auto const port = srv.port();
 
   auto const inside = get(port, "/");

@@ -4,9 +4,6 @@
 // connection for several, and raw bytes for malformed input. Every operation is asynchronous
 // and runs on the client's own io_context under a deadline, so no test can block forever.
 
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -17,57 +14,12 @@
 #include <utility>
 #include <vector>
 
-namespace facts::test {
+#include "support/socket.hpp"
 
-namespace net = boost::asio;
-namespace beast = boost::beast;
-namespace http = boost::beast::http;
-using tcp = net::ip::tcp;
-using steady_clock = std::chrono::steady_clock;
+namespace facts::test {
 
 using response = http::response<http::string_body>;
 using header_list = std::vector<std::pair<std::string, std::string>>;
-
-/// The deadline of a single wait: generous, because the suite runs under ASan on small machines.
-inline constexpr std::chrono::milliseconds default_timeout{5000};
-
-/**
- * Runs `ioc` until `done` is set by a handler or `deadline` passes. Returns whether `done` was
- * set. The caller must cancel its operations and drain the context after a `false`, because the
- * pending handlers still refer to its locals.
- */
-inline bool run_until(net::io_context& ioc, bool const& done, steady_clock::time_point deadline) {
-  ioc.restart();
-  while (!done) {
-    auto const now = steady_clock::now();
-    if (now >= deadline) return false;
-    if (ioc.run_one_for(deadline - now) == 0 && ioc.stopped()) return done;
-  }
-  return true;
-}
-
-/// Drains handlers left after a timeout (their operations were cancelled or the socket closed).
-inline void drain(net::io_context& ioc) {
-  ioc.restart();
-  ioc.run_for(std::chrono::seconds(2));
-}
-
-/// Connects `socket` to 127.0.0.1:`port` within `deadline`; throws when it cannot.
-inline void connect_loopback(net::io_context& ioc, tcp::socket& socket, std::uint16_t port,
-                             steady_clock::time_point deadline) {
-  bool done = false;
-  beast::error_code ec;
-  socket.async_connect({net::ip::make_address_v4("127.0.0.1"), port}, [&](beast::error_code e) {
-    ec = e;
-    done = true;
-  });
-  if (!run_until(ioc, done, deadline)) {
-    socket.close();
-    drain(ioc);
-    throw std::runtime_error("connect to port " + std::to_string(port) + " timed out");
-  }
-  if (ec) throw std::runtime_error("connect failed: " + ec.message());
-}
 
 /// Builds a request with Host set and the payload prepared.
 inline http::request<http::string_body> make_request(http::verb method, std::string_view target,
@@ -98,50 +50,23 @@ class http_connection {
   response send(http::request<http::string_body> const& req,
                 std::chrono::milliseconds timeout = default_timeout) {
     auto const deadline = steady_clock::now() + timeout;
-    bool done = false;
-    beast::error_code ec;
-    http::async_write(socket_, req, [&](beast::error_code e, std::size_t) {
-      ec = e;
-      done = true;
-    });
-    if (!run_until(ioc_, done, deadline)) fail_timeout("writing the request");
-    if (ec) throw std::runtime_error("write failed: " + ec.message());
-
-    response res;
-    done = false;
-    http::async_read(socket_, buffer_, res, [&](beast::error_code e, std::size_t) {
-      ec = e;
-      done = true;
-    });
-    if (!run_until(ioc_, done, deadline)) fail_timeout("reading the response");
-    if (ec) throw std::runtime_error("read failed: " + ec.message());
-    return res;
+    auto const wrote = run_with_deadline(
+        ioc_, socket_, deadline, [&](auto handler) { http::async_write(socket_, req, handler); });
+    check(wrote, "writing the request", "write failed: ");
+    return read(deadline, "reading the response");
   }
 
   /// Reads one response without sending anything (after send_raw()).
   response read_response(std::chrono::milliseconds timeout = default_timeout) {
-    response res;
-    bool done = false;
-    beast::error_code ec;
-    http::async_read(socket_, buffer_, res, [&](beast::error_code e, std::size_t) {
-      ec = e;
-      done = true;
-    });
-    if (!run_until(ioc_, done, steady_clock::now() + timeout)) fail_timeout("reading a response");
-    if (ec) throw std::runtime_error("read failed: " + ec.message());
-    return res;
+    return read(steady_clock::now() + timeout, "reading a response");
   }
 
   /// Writes `bytes` as they are.
   void send_raw(std::string_view bytes, std::chrono::milliseconds timeout = default_timeout) {
-    bool done = false;
-    beast::error_code ec;
-    net::async_write(socket_, net::buffer(bytes), [&](beast::error_code e, std::size_t) {
-      ec = e;
-      done = true;
-    });
-    if (!run_until(ioc_, done, steady_clock::now() + timeout)) fail_timeout("writing raw bytes");
-    if (ec) throw std::runtime_error("raw write failed: " + ec.message());
+    auto const wrote = run_with_deadline(
+        ioc_, socket_, steady_clock::now() + timeout,
+        [&](auto handler) { net::async_write(socket_, net::buffer(bytes), handler); });
+    check(wrote, "writing raw bytes", "raw write failed: ");
   }
 
   /**
@@ -155,22 +80,12 @@ class http_connection {
     closed = false;
     char chunk[4096];
     for (;;) {
-      bool done = false;
-      beast::error_code ec;
-      std::size_t n = 0;
-      socket_.async_read_some(net::buffer(chunk), [&](beast::error_code e, std::size_t k) {
-        ec = e;
-        n = k;
-        done = true;
+      auto const result = run_with_deadline(ioc_, socket_, deadline, [&](auto handler) {
+        socket_.async_read_some(net::buffer(chunk), handler);
       });
-      bool const in_time = run_until(ioc_, done, deadline);
-      if (!in_time) {
-        socket_.cancel();
-        drain(ioc_);
-      }
-      out.append(chunk, n);
-      if (!in_time) return out;
-      if (ec) {
+      out.append(chunk, result.bytes);
+      if (!result.in_time) return out;
+      if (result.ec) {
         // EOF or a reset: either way the server ended the connection.
         closed = true;
         return out;
@@ -179,18 +94,27 @@ class http_connection {
   }
 
   /// Closes our side, as a client that goes away does.
-  void close() {
-    beast::error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_both, ec);
-    socket_.close(ec);
-  }
+  void close() { hang_up(socket_); }
 
  private:
-  [[noreturn]] void fail_timeout(char const* what) {
-    beast::error_code ec;
-    socket_.close(ec);
-    drain(ioc_);
-    throw std::runtime_error(std::string("timed out ") + what);
+  response read(steady_clock::time_point deadline, char const* what) {
+    response res;
+    auto const result = run_with_deadline(ioc_, socket_, deadline, [&](auto handler) {
+      http::async_read(socket_, buffer_, res, handler);
+    });
+    check(result, what, "read failed: ");
+    return res;
+  }
+
+  /// Throws when the operation timed out (closing the connection, which is then unusable) or
+  /// failed.
+  void check(socket_result const& result, char const* what, char const* failed) {
+    if (!result.in_time) {
+      beast::error_code ignored;
+      socket_.close(ignored);
+      throw std::runtime_error(std::string("timed out ") + what);
+    }
+    if (result.ec) throw std::runtime_error(failed + result.ec.message());
   }
 
   net::io_context ioc_;
@@ -258,6 +182,31 @@ inline std::string header(response const& res, std::string_view name) {
 
 inline bool has_header(response const& res, std::string_view name) {
   return res.find(name) != res.end();
+}
+
+/// True when `text` is one or more ASCII digits and nothing else.
+inline bool all_digits(std::string_view text) {
+  return !text.empty() && text.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+/// The seq in a `Location: /facts/<seq>` header, or 0 when the response has no such header.
+inline std::uint64_t seq_from_location(response const& res) {
+  auto const location = header(res, "Location");
+  constexpr std::string_view prefix = "/facts/";
+  if (location.rfind(prefix, 0) != 0 || !all_digits(location.substr(prefix.size()))) return 0;
+  try {
+    return std::stoull(location.substr(prefix.size()));
+  } catch (std::out_of_range const&) {
+    return 0;
+  }
+}
+
+/// True for an error answer as the daemon promises them: a JSON object {"error": "<text>"}.
+inline bool is_json_error(response const& res) {
+  if (header(res, "Content-Type").rfind("application/json", 0) != 0) return false;
+  auto const body = nlohmann::json::parse(res.body(), nullptr, false);
+  return body.is_object() && body.contains("error") && body["error"].is_string() &&
+         !body["error"].get<std::string>().empty();
 }
 
 /// True when the comma-separated header value lists `token` (case-insensitively).

@@ -6,12 +6,17 @@
 // Comments are counted rather than dropped, so heartbeats can be observed.
 
 #include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
 #include "support/http_client.hpp"
+#include "support/socket.hpp"
 
 namespace facts::test {
 
@@ -107,6 +112,14 @@ inline std::size_t head_end(std::string_view bytes) {
   return at == std::string_view::npos ? at : at + 4;
 }
 
+/// The request line and headers of a GET /events, as an EventSource sends them.
+inline std::string events_request(std::string_view extra_headers = {}) {
+  std::string out = "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n";
+  out += extra_headers;
+  out += "\r\n";
+  return out;
+}
+
 /// Parses a response header block (a status line and fields, ending with a blank line).
 inline http::response<http::empty_body> parse_head(std::string_view head) {
   http::response_parser<http::empty_body> parser;
@@ -171,47 +184,29 @@ class sse_client {
   std::size_t comments() const { return parser_.comments(); }
 
   /// Hangs up, as a browser tab that goes away does.
-  void close() {
-    beast::error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_both, ec);
-    socket_.close(ec);
-  }
+  void close() { hang_up(socket_); }
 
  private:
   void write(http::request<http::string_body> const& req, steady_clock::time_point deadline) {
-    bool done = false;
-    beast::error_code ec;
-    http::async_write(socket_, req, [&](beast::error_code e, std::size_t) {
-      ec = e;
-      done = true;
-    });
-    if (!run_until(ioc_, done, deadline)) {
-      socket_.close(ec);
-      drain(ioc_);
+    auto const result = run_with_deadline(
+        ioc_, socket_, deadline, [&](auto handler) { http::async_write(socket_, req, handler); });
+    if (!result.in_time) {
+      beast::error_code ignored;
+      socket_.close(ignored);
       throw std::runtime_error("timed out sending GET /events");
     }
-    if (ec) throw std::runtime_error("GET /events write failed: " + ec.message());
+    if (result.ec) throw std::runtime_error("GET /events write failed: " + result.ec.message());
   }
 
   /// One read into chunk_: the byte count, or nullopt on timeout. Sets eof_ when the stream ends.
   std::optional<std::size_t> read_some(steady_clock::time_point deadline) {
     if (eof_) return 0;
-    bool done = false;
-    beast::error_code ec;
-    std::size_t n = 0;
-    socket_.async_read_some(net::buffer(chunk_), [&](beast::error_code e, std::size_t k) {
-      ec = e;
-      n = k;
-      done = true;
+    auto const result = run_with_deadline(ioc_, socket_, deadline, [&](auto handler) {
+      socket_.async_read_some(net::buffer(chunk_), handler);
     });
-    bool const in_time = run_until(ioc_, done, deadline);
-    if (!in_time) {
-      socket_.cancel();
-      drain(ioc_);
-    }
-    if (ec && ec != net::error::operation_aborted) eof_ = true;
-    if (!in_time && n == 0) return std::nullopt;
-    return n;
+    if (result.ec && result.ec != net::error::operation_aborted) eof_ = true;
+    if (!result.in_time && result.bytes == 0) return std::nullopt;
+    return result.bytes;
   }
 
   template <class Predicate>
