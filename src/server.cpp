@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
+#include <system_error>
+
 #include "facts/store/make_store.hpp"
 
 namespace facts {
@@ -115,14 +117,18 @@ void server::schedule_heartbeat() {
   });
 }
 
-shutdown_signals::shutdown_signals() : signals_(ioc_, SIGINT, SIGTERM) {}
+shutdown_signals::shutdown_signals() {
+  sigemptyset(&set_);
+  sigaddset(&set_, SIGINT);
+  sigaddset(&set_, SIGTERM);
+  if (int const err = pthread_sigmask(SIG_BLOCK, &set_, nullptr); err != 0)
+    throw std::system_error(err, std::generic_category(), "cannot block SIGINT and SIGTERM");
+}
 
 int shutdown_signals::wait() {
   int received = 0;
-  signals_.async_wait([&](boost::system::error_code ec, int signo) {
-    if (!ec) received = signo;
-  });
-  ioc_.run();
+  while (sigwait(&set_, &received) != 0) {
+  }
   return received;
 }
 

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <signal.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -21,8 +23,10 @@
 namespace facts {
 
 /**
- * Represents SIGINT and SIGTERM caught for a graceful stop. Create it before the server starts:
- * a signal that arrives in between is kept, not lost to the default action.
+ * Represents SIGINT and SIGTERM held for a graceful stop. Create it before any thread starts:
+ * it blocks both signals in the calling thread, every thread started later inherits that, so a
+ * signal stays pending, never lost to the default action nor taken by a busy I/O thread, until
+ * wait() takes it.
  */
 class shutdown_signals {
  public:
@@ -31,8 +35,7 @@ class shutdown_signals {
   int wait();
 
  private:
-  http::net::io_context ioc_{1};
-  http::net::signal_set signals_;
+  sigset_t set_{};
 };
 
 /**
