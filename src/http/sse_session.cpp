@@ -151,6 +151,10 @@ void sse_session::wait_writable() {
   if (stalled_since_ == std::chrono::steady_clock::time_point{})
     stalled_since_ = std::chrono::steady_clock::now();
   set_lagging(true);
+  if (!watched_) {
+    watched_ = true;
+    group_.watch_stall(shared_from_this());
+  }
   socket_.async_wait(tcp::socket::wait_write,
                      beast::bind_front_handler(&sse_session::on_writable, shared_from_this()));
 }
@@ -175,12 +179,13 @@ void sse_session::finish(frame last) {
   last_ = std::move(last);
 }
 
-void sse_session::check_stall(std::chrono::steady_clock::time_point now) {
-  if (closed_ || !blocked_) return;
-  if (now - stalled_since_ < group_.lim().write_timeout) return;
+bool sse_session::check_stall(std::chrono::steady_clock::time_point now) {
+  watched_ = !closed_ && blocked_;
+  if (!watched_ || now - stalled_since_ < group_.lim().write_timeout) return watched_;
   spdlog::info("[sse {}] cut off: the socket took nothing for {}s (--write-timeout)", remote_,
                group_.lim().write_timeout.count());
   end(stream_end::timeout);
+  return watched_ = false;
 }
 
 void sse_session::set_lagging(bool lagging) {

@@ -130,6 +130,10 @@ void stream_group::compact() {
   holes_ = 0;
 }
 
+void stream_group::watch_stall(std::shared_ptr<sse_session> stream) {
+  blocked_.push_back(std::move(stream));
+}
+
 void stream_group::flush_one(sse_session& stream) {
   stream.flush(tally_);
   stats_.add(tally_);
@@ -182,9 +186,13 @@ void stream_group::schedule_stall_check() {
   stall_timer_.expires_after(stall_check_interval);
   stall_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
     if (ec) return;
+    // Only the streams that found their socket full since the last check: walking all of
+    // them would touch tens of thousands of objects a few times a second for nothing.
     auto const now = std::chrono::steady_clock::now();
-    for (auto const& stream : self->streams_)
-      if (stream) stream->check_stall(now);
+    auto waiting = std::move(self->blocked_);
+    self->blocked_.clear();
+    for (auto const& stream : waiting)
+      if (stream->check_stall(now)) self->blocked_.push_back(stream);
     if (self->pass_next_ == 0) self->compact();  // between passes: no slot is being served
     self->schedule_stall_check();
   });

@@ -47,8 +47,9 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   /// The server stops: send what is owed, then `last`, then close.
   void finish(frame last);
 
-  /// Ends a stream whose socket took nothing for `--write-timeout` by `now`.
-  void check_stall(std::chrono::steady_clock::time_point now);
+  /// Ends a stream whose socket took nothing for `--write-timeout` by `now`. Returns whether
+  /// the stream is still waiting for room, and so still to be watched.
+  bool check_stall(std::chrono::steady_clock::time_point now);
 
   std::uint64_t position() const { return position_; }
   bool closed() const { return closed_; }
@@ -78,6 +79,7 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   bool blocked_ = false;         // the socket is full: waiting for room
   bool idle_since_tick_ = true;  // nothing written since the last heartbeat tick
   bool lagging_ = false;         // counted in metrics' lagging gauge
+  bool watched_ = false;         // in the group's list for the stall check
   bool closing_ = false;         // close once everything owed is written
   bool closed_ = false;
 };

@@ -56,6 +56,8 @@ class stream_group : public subscriber, public std::enable_shared_from_this<stre
   metrics& stats() { return stats_; }
   /// Writes what one stream owes now (its socket has room again).
   void flush_one(sse_session& stream);
+  /// Has the stall check look at a stream whose socket is full (see sse_session::check_stall).
+  void watch_stall(std::shared_ptr<sse_session> stream);
   /// Drops a closed stream from the group; it is destroyed once its handlers are done.
   void forget(sse_session& stream);
 
@@ -84,6 +86,7 @@ class stream_group : public subscriber, public std::enable_shared_from_this<stre
   std::vector<std::shared_ptr<sse_session>> streams_;  // the streams that read log_; null: gone
   std::size_t holes_ = 0;                              // null entries in streams_
   std::vector<std::shared_ptr<sse_session>> retired_;  // closed, released after the pass
+  std::vector<std::shared_ptr<sse_session>> blocked_;  // for the stall check: sockets were full
   std::size_t pass_next_ = 0;                          // the next stream the pass serves
   std::uint64_t pass_lowest_ = 0;                      // lowest position the pass has seen
   std::uint64_t pass_end_ = 0;                         // log_'s end when the pass began
