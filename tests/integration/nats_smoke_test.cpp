@@ -53,7 +53,9 @@ std::vector<int> range(int first, int last) {
 
 }  // namespace
 
-TEST_CASE("nats: a fact posted on one instance reaches another's stream once, same id", "[nats]") {
+// [concurrency]: nats.c's threads hand facts and acks to ours; the ThreadSanitizer tree runs it.
+TEST_CASE("nats: a fact posted on one instance reaches another's stream once, same id",
+          "[nats][concurrency]") {
   nats_cluster nats(1);
   auto const url = nats.store_url("smoke", 1);
   test_server a(nats_config(url));
@@ -148,7 +150,8 @@ TEST_CASE("nats: an instance started after the facts were posted serves them", "
   CHECK(get(late.port(), "/facts/31").result() == http::status::not_found);
 }
 
-TEST_CASE("nats: without NATS a POST answers 503 in time, and the instance recovers", "[nats]") {
+TEST_CASE("nats: without NATS a POST answers 503 in time, and the instance recovers",
+          "[nats][concurrency]") {
   nats_cluster nats(1);
   auto const url = nats.store_url("outage", 1);
   test_server a(nats_config(url));
