@@ -7,6 +7,7 @@
 
 #include "facts/config.hpp"
 #include "facts/server.hpp"
+#include "facts/service_notify.hpp"
 
 int main(int argc, char** argv) {
   auto parsed = facts::parse_config(argc, argv);
@@ -19,9 +20,14 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(parsed.config.log_level));
   try {
     facts::shutdown_signals signals;
+    auto const service_manager = facts::service_notifier::from_environment();
     facts::server daemon(parsed.config);
     daemon.start();
+    // From here the port accepts and answers and the store is open: what systemd's Type=notify
+    // waits for before it starts the units ordered after ours.
+    service_manager.notify("READY=1");
     spdlog::info("signal {} received, shutting down", signals.wait());
+    service_manager.notify("STOPPING=1");
     daemon.stop();
   } catch (std::exception const& e) {
     spdlog::critical("{}", e.what());

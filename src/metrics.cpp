@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "facts/process_metrics.hpp"
+
 namespace facts {
 
 namespace {
@@ -85,6 +87,7 @@ std::string metrics::prometheus_text(hub_figures const& hub) const {
   out += fmt::format("factsd_publish_to_write_seconds_bucket{{le=\"+Inf\"}} {}\n", cumulative);
   out += fmt::format("factsd_publish_to_write_seconds_sum {}\n", latency_sum_ns_.load() / 1e9);
   out += fmt::format("factsd_publish_to_write_seconds_count {}\n", cumulative);
+  out += process_metrics_text();
   return out;
 }
 

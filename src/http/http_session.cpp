@@ -17,6 +17,26 @@ bool is_parse_error(beast::error_code ec) {
   return ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category();
 }
 
+// A new EventSource cannot set Last-Event-ID, so a page that already holds facts (one tab taking
+// over the stream of another) names the newest in the URL: `/events?lastEventId=N`. Read only
+// when the header is absent; an unusable value is judged like the header's (a reset).
+std::optional<std::string> last_event_id_param(std::string_view target) {
+  auto const q = target.find('?');
+  if (q == std::string_view::npos) return std::nullopt;
+  auto rest = target.substr(q + 1);
+  for (;;) {
+    auto const amp = rest.find('&');
+    auto const pair = rest.substr(0, amp);
+    if (pair.starts_with("lastEventId=")) {
+      auto const value = pair.substr(12);
+      // Empty is what a page with no facts yet would send: a new client, as with no header.
+      return value.empty() ? std::nullopt : std::optional<std::string>(value);
+    }
+    if (amp == std::string_view::npos) return std::nullopt;
+    rest.remove_prefix(amp + 1);
+  }
+}
+
 }  // namespace
 
 http_session::http_session(tcp::socket&& socket, session_context const& ctx, stream_group& streams)
@@ -146,7 +166,10 @@ void http_session::open_stream(response header) {
   stream_.expires_never();
   auto const last_id = req_.find("Last-Event-ID");
   std::optional<std::string> id;
-  if (last_id != req_.end()) id = std::string(last_id->value());
+  if (last_id != req_.end())
+    id = std::string(last_id->value());
+  else
+    id = last_event_id_param(req_.target());
   streams_.open(stream_.release_socket(), stream_header_bytes(header), ctx_.retry, id);
 }
 
