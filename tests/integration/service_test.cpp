@@ -120,7 +120,7 @@ TEST_CASE(
   CHECK_FALSE(manager.receive(0ms));
 }
 
-TEST_CASE("without NOTIFY_SOCKET factsd starts and stops as before; a bad one only warns",
+TEST_CASE("without NOTIFY_SOCKET factsd starts and stops as before, and a bad one only warns",
           "[service][notify]") {
   auto const notify =
       GENERATE(as<std::string>{}, "", "relative/notify.sock", "/nonexistent-folder/notify.sock");
@@ -152,7 +152,7 @@ TEST_CASE("under StateDirectory= the default store is $STATE_DIRECTORY/facts.db"
   CHECK(child->exit_code() == 0);
 }
 
-TEST_CASE("GET /events?lastEventId=N resumes like Last-Event-ID: N; the header wins",
+TEST_CASE("GET /events?lastEventId=N resumes like Last-Event-ID: N, and the header wins",
           "[service][resume]") {
   test_server srv;
   auto const port = srv.port();
