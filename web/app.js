@@ -175,12 +175,15 @@ function connect() {
 
 // A leader passes each event of its stream on, as it came.
 function forward(type, event) {
-  if (role === 'leader') channel.postMessage({ kind: 'event', type, data: event.data, lastEventId: event.lastEventId });
+  if (role !== 'leader') return;
+  channel.postMessage({ kind: 'event', type, data: event.data, lastEventId: event.lastEventId });
 }
 
 // Everything the leader shows, for a tab that joins or lost track.
 function sendSnapshot() {
-  channel.postMessage({ kind: 'snapshot', data: JSON.stringify(shown), lastEventId: String(newestSeq), state: leaderState });
+  channel.postMessage({
+    kind: 'snapshot', data: JSON.stringify(shown), lastEventId: String(newestSeq), state: leaderState,
+  });
 }
 
 // True when `facts`, ending at seq `lastEventId`, would leave a hole after our newest fact.

@@ -61,7 +61,9 @@ async function main() {
 
     // Twice: the second time the tab that took over is the one that goes.
     for (const round of [1, 2]) {
-      await check(`round ${round}: the leader closes while facts are posted; another tab leads within ${TAKEOVER_MS} ms and no tab loses or repeats a fact`, async () => {
+      const name = `round ${round}: the leader closes while facts are posted; another tab leads `
+        + `within ${TAKEOVER_MS} ms and no tab loses or repeats a fact`;
+      await check(name, async () => {
         const roles = await Promise.all(tabs.map(streamRole));
         const leader = tabs[roles.indexOf('leader')];
         const rest = tabs.filter((t) => t !== leader);

@@ -74,7 +74,8 @@ systemd-analyze verify --root="$root" "$unit" >/dev/null 2>&1 && missing_rc=0 ||
 mv "$work/factsd.moved" "$root/usr/bin/factsd"
 check "systemd-analyze verify fails when the binary is missing" test "$missing_rc" -ne 0
 
-rating=$(systemd-analyze security --offline=true "$unit" 2>/dev/null | sed -n 's/.*Overall exposure level for factsd.service: //p')
+rating=$(systemd-analyze security --offline=true "$unit" 2>/dev/null |
+  sed -n 's/.*Overall exposure level for factsd.service: //p')
 echo "#    systemd-analyze security: $rating"
 exposure=${rating%% *}
 check "the README states a rating" test -n "$max_exposure"
@@ -99,7 +100,8 @@ done
 check "the environment file is a conffile" \
   grep -qx /etc/default/factsd <<<"$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)"
 check "the packed unit starts /usr/bin/factsd" \
-  grep -qx 'ExecStart=/usr/bin/factsd' <<<"$(dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/lib/systemd/system/factsd.service)"
+  grep -qx 'ExecStart=/usr/bin/factsd' \
+  <<<"$(dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/lib/systemd/system/factsd.service)"
 
 if ((failures > 0)); then
   echo "$failures failed"
