@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 
@@ -21,8 +22,14 @@ int main(int argc, char** argv) {
     facts::shutdown_signals signals;
     facts::server daemon(parsed.config);
     daemon.start();
-    spdlog::info("signal {} received, shutting down", signals.wait());
-    daemon.stop();
+    spdlog::info("signal {} received, shutting down (a second one ends factsd at once)",
+                 signals.wait());
+    signals.exit_on_next();
+    if (!daemon.stop()) {
+      spdlog::critical("factsd could not stop within --shutdown-timeout; exiting at once");
+      spdlog::default_logger()->flush();
+      std::_Exit(1);
+    }
   } catch (std::exception const& e) {
     spdlog::critical("{}", e.what());
     return 1;
