@@ -89,7 +89,6 @@ void server::start() {
   if (cfg_.publish_token.empty() && !is_loopback(cfg_.listen_host))
     spdlog::warn("no --publish-token: anyone who can reach {} may publish facts", cfg_.listen_host);
   listener_->run();
-  heartbeat_due_ = std::chrono::steady_clock::now();
   schedule_heartbeat();
   for (auto& worker : workers_) {
     worker->streams->start();
@@ -127,11 +126,8 @@ std::string server::cors_note() const {
 }
 
 void server::schedule_heartbeat() {
-  // One timer for every stream: each stream decides for itself whether it was idle. Each tick
-  // is due one period after the last one was due, not after it ran, so the period does not
-  // drift by the time the handlers take.
-  heartbeat_due_ = std::max(heartbeat_due_ + cfg_.heartbeat, std::chrono::steady_clock::now());
-  heartbeat_timer_->expires_at(heartbeat_due_);
+  // One timer for every stream: each stream decides for itself whether it was idle.
+  heartbeat_timer_->expires_after(cfg_.heartbeat);
   heartbeat_timer_->async_wait([this](boost::system::error_code ec) {
     if (ec) return;
     hub_->heartbeat();
