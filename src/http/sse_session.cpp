@@ -37,7 +37,8 @@ int seconds_of(std::chrono::seconds s) {
  * dead peer is found within a heartbeat plus --write-timeout; keepalive probes do the same for a
  * stream that writes nothing at all: the first after half of --write-timeout idle, then every
  * quarter, and TCP_USER_TIMEOUT (which overrides the probe count) ends it once --write-timeout
- * has passed without an ack.
+ * has passed without an ack. (Linux also applies it to a live peer that keeps its window shut
+ * that long: the same stream the stall check cuts off, see check_stall.)
  */
 void detect_dead_peer(int fd, std::chrono::seconds write_timeout) {
   int const on = 1;
@@ -145,8 +146,8 @@ void sse_session::flush(metrics::write_tally& tally) {
       int const err = errno;
       spdlog::debug("[sse {}] write failed: {}", remote_, std::strerror(err));
       if (closing_) return end(stream_end::shutdown);
-      // ETIMEDOUT: TCP_USER_TIMEOUT gave up on a peer that acknowledged nothing.
-      return end(err == ETIMEDOUT ? stream_end::timeout : stream_end::client_closed);
+      if (err == ETIMEDOUT) return end_unacknowledged();
+      return end(stream_end::client_closed);
     }
     consume(static_cast<std::size_t>(sent), tally);
     if (static_cast<std::size_t>(sent) < total) return wait_writable();
@@ -236,6 +237,15 @@ bool sse_session::check_stall(std::chrono::steady_clock::time_point now) {
   return watched_ = false;
 }
 
+void sse_session::end_unacknowledged() {
+  // The kernel gave up (TCP_USER_TIMEOUT, keepalive): the peer acknowledged nothing for
+  // --write-timeout, whether it is gone or only keeps its window shut. Either way it is cut off
+  // as the stall check would have, and logged the same way.
+  spdlog::info("[sse {}] cut off: the peer acknowledged nothing for {}s (--write-timeout)", remote_,
+               group_.lim().write_timeout.count());
+  end(stream_end::timeout);
+}
+
 void sse_session::set_lagging(bool lagging) {
   if (lagging == lagging_) return;
   lagging_ = lagging;
@@ -254,15 +264,15 @@ void sse_session::on_readable(beast::error_code ec) {
   // Aborted: the stream was closed elsewhere, and that path knows why.
   if (closed_ || ec == net::error::operation_aborted) return;
   if (ec && closing_) return end(stream_end::shutdown);
-  if (ec) return end(ec == net::error::timed_out ? stream_end::timeout : stream_end::error);
+  if (ec == net::error::timed_out) return end_unacknowledged();
+  if (ec) return end(stream_end::error);
   // One read a little over the bound: a client that keeps sending is found on its first
   // wake-up past the bound, not drained a few bytes per wake-up for as long as it likes.
   char scratch[max_client_bytes + 1];
   auto const n = socket_.read_some(net::buffer(scratch), ec);
   if (ec == net::error::would_block || ec == net::error::try_again) return wait_hangup();
   if (closing_ && (ec || n == 0)) return end(stream_end::shutdown);
-  // TCP_USER_TIMEOUT or keepalive gave up on a peer that acked nothing: a dead peer.
-  if (ec == net::error::timed_out) return end(stream_end::timeout);
+  if (ec == net::error::timed_out) return end_unacknowledged();
   if (ec || n == 0) return end(stream_end::client_closed);
   client_bytes_ += n;
   if (client_bytes_ > max_client_bytes) {

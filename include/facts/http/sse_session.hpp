@@ -61,6 +61,7 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   void consume(std::size_t bytes, metrics::write_tally& tally);
   void wait_writable();
   void on_writable(beast::error_code ec);
+  void end_unacknowledged();
   void set_lagging(bool lagging);
   void wait_hangup();
   void on_readable(beast::error_code ec);
