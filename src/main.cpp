@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 
@@ -26,9 +27,15 @@ int main(int argc, char** argv) {
     // From here the port accepts and answers and the store is open: what systemd's Type=notify
     // waits for before it starts the units ordered after ours.
     service_manager.notify("READY=1");
-    spdlog::info("signal {} received, shutting down", signals.wait());
+    spdlog::info("signal {} received, shutting down (a second one ends factsd at once)",
+                 signals.wait());
     service_manager.notify("STOPPING=1");
-    daemon.stop();
+    signals.exit_on_next();
+    if (!daemon.stop()) {
+      spdlog::critical("factsd could not stop within --shutdown-timeout; exiting at once");
+      spdlog::default_logger()->flush();
+      std::_Exit(1);
+    }
   } catch (std::exception const& e) {
     spdlog::critical("{}", e.what());
     return 1;

@@ -8,8 +8,8 @@ namespace facts {
 
 namespace {
 
-constexpr std::array<char const*, 5> end_names{"client_closed", "slow", "timeout", "shutdown",
-                                               "error"};
+constexpr std::array<char const*, 6> end_names{"client_closed", "slow",  "timeout",
+                                               "shutdown",      "error", "client_sent"};
 
 }  // namespace
 

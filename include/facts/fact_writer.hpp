@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -34,8 +35,10 @@ class fact_writer {
   /// Queues one fact; `done` runs exactly once. After stop(), runs `done(nullopt)` at once.
   void submit(append_request request, completion done);
 
-  /// Stores and acknowledges everything already submitted, then ends the thread.
-  void stop();
+  /// Stores and acknowledges everything already submitted, then ends the thread. Returns false
+  /// when a commit is still under way at `deadline`: the thread is left running, and the
+  /// writer must then not be destroyed (the caller ends the process instead).
+  bool stop(std::chrono::steady_clock::time_point deadline);
 
  private:
   struct pending {
@@ -48,10 +51,12 @@ class fact_writer {
 
   fact_store& store_;
   broadcaster& hub_;
-  std::mutex mutex_;              // guards queue_ and stopping_
-  std::condition_variable wake_;  // signalled on submit and stop
+  std::mutex mutex_;                  // guards queue_, stopping_ and done_
+  std::condition_variable wake_;      // signalled on submit and stop
+  std::condition_variable finished_;  // signalled when the thread is done
   std::vector<pending> queue_;
   bool stopping_ = false;
+  bool done_ = false;   // the thread has stored everything and is ending
   std::thread thread_;  // last: starts after the members it uses exist
 };
 

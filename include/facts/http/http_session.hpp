@@ -46,6 +46,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void open_stream(response header);
   void retry_later(response header);
   void refuse(bhttp::status status, std::string const& message);
+  /// Answers `res` to a request whose body is unread, and closes.
+  void refuse(response res);
   void answer_done();
   void on_published(std::optional<append_result> const& result);
   void do_write(response res);
