@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <fstream>
 #include <thread>
 
@@ -50,6 +51,18 @@ std::string one_line(std::string_view text) {
   return out;
 }
 
+// systemd's StateDirectory= hands the service a folder it may write, in $STATE_DIRECTORY (a
+// colon-separated list when the unit names several): the store goes into the first, so that a
+// unit needs no --store of its own.
+std::string default_store_url() {
+  char const* state = std::getenv("STATE_DIRECTORY");
+  if (state == nullptr) return "sqlite:facts.db";
+  std::string_view const dirs(state);
+  auto const first = dirs.substr(0, dirs.find(':'));
+  if (first.empty()) return "sqlite:facts.db";
+  return "sqlite:" + std::string(first) + (first.ends_with('/') ? "" : "/") + "facts.db";
+}
+
 }  // namespace
 
 config_result parse_config(int argc, char const* const* argv) {
@@ -81,10 +94,12 @@ config_result parse_config(int argc, char const* const* argv) {
                  "origin allowed to read and post (repeatable; default *)")
       ->envname("FACTSD_CORS_ORIGIN")
       ->delimiter(',');
-  app.add_option("--store", cfg.store_url,
-                 "where facts live: sqlite:PATH, memory: or "
-                 "nats://[USER:PASS@|TOKEN@]HOST:PORT[,HOST:PORT...]/STREAM[?replicas=N]")
-      ->envname("FACTSD_STORE");
+  auto* const store =
+      app.add_option("--store", cfg.store_url,
+                     "where facts live: sqlite:PATH, memory: or "
+                     "nats://[USER:PASS@|TOKEN@]HOST:PORT[,HOST:PORT...]/STREAM[?replicas=N] "
+                     "(under systemd's StateDirectory=, sqlite:$STATE_DIRECTORY/facts.db)")
+          ->envname("FACTSD_STORE");
   long long connect_timeout_s = cfg.connect_timeout.count();
   long long publish_timeout_s = cfg.publish_timeout.count();
   app.add_option("--connect-timeout", connect_timeout_s,
@@ -194,6 +209,7 @@ config_result parse_config(int argc, char const* const* argv) {
       return fail("--cors-origin: '*' cannot be combined with other origins");
     cfg.cors_origins = origins;
   }
+  if (store->count() == 0) cfg.store_url = default_store_url();
   if (cfg.store_url.starts_with("nats:")) {
     if (auto const parsed = parse_nats_url(cfg.store_url); !parsed.url)
       return fail("--store: " + parsed.error);

@@ -24,7 +24,7 @@ void fact_writer::fanned_out(std::uint64_t seq) {
 }
 
 fact_writer::~fact_writer() {
-  stop();
+  stop(std::chrono::steady_clock::time_point::max());
 }
 
 void fact_writer::submit(append_request request, completion done) {
@@ -39,13 +39,17 @@ void fact_writer::submit(append_request request, completion done) {
   done(std::nullopt);
 }
 
-void fact_writer::stop() {
+bool fact_writer::stop(std::chrono::steady_clock::time_point deadline) {
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     stopping_ = true;
     wake_.notify_one();
+    // A commit stuck in the store (an fsync that never returns) must not hold the caller past
+    // its deadline: the thread is then left to finish, or not, on its own.
+    if (!finished_.wait_until(lock, deadline, [this] { return done_; })) return false;
   }
   if (thread_.joinable()) thread_.join();
+  return true;
 }
 
 void fact_writer::run() {
@@ -54,7 +58,11 @@ void fact_writer::run() {
     {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and everything submitted is done
+      if (queue_.empty()) {  // stopping, and everything submitted is done
+        done_ = true;
+        finished_.notify_all();
+        return;
+      }
       batch.swap(queue_);
     }
     commit(batch);

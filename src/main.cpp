@@ -2,11 +2,13 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 
 #include "facts/config.hpp"
 #include "facts/server.hpp"
+#include "facts/service_notify.hpp"
 
 int main(int argc, char** argv) {
   auto parsed = facts::parse_config(argc, argv);
@@ -19,10 +21,21 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(parsed.config.log_level));
   try {
     facts::shutdown_signals signals;
+    auto const service_manager = facts::service_notifier::from_environment();
     facts::server daemon(parsed.config);
     daemon.start();
-    spdlog::info("signal {} received, shutting down", signals.wait());
-    daemon.stop();
+    // From here the port accepts and answers and the store is open: what systemd's Type=notify
+    // waits for before it starts the units ordered after ours.
+    service_manager.notify("READY=1");
+    spdlog::info("signal {} received, shutting down (a second one ends factsd at once)",
+                 signals.wait());
+    service_manager.notify("STOPPING=1");
+    signals.exit_on_next();
+    if (!daemon.stop()) {
+      spdlog::critical("factsd could not stop within --shutdown-timeout; exiting at once");
+      spdlog::default_logger()->flush();
+      std::_Exit(1);
+    }
   } catch (std::exception const& e) {
     spdlog::critical("{}", e.what());
     return 1;

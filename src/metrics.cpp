@@ -2,12 +2,14 @@
 
 #include <fmt/format.h>
 
+#include "facts/process_metrics.hpp"
+
 namespace facts {
 
 namespace {
 
-constexpr std::array<char const*, 5> end_names{"client_closed", "slow", "timeout", "shutdown",
-                                               "error"};
+constexpr std::array<char const*, 6> end_names{"client_closed", "slow",  "timeout",
+                                               "shutdown",      "error", "client_sent"};
 
 }  // namespace
 
@@ -95,6 +97,7 @@ std::string metrics::prometheus_text(hub_figures const& hub, log_figures const& 
   out += fmt::format("factsd_publish_outcomes_total{{outcome=\"duplicate\"}} {}\n", log.duplicate);
   out += fmt::format("factsd_publish_outcomes_total{{outcome=\"timeout\"}} {}\n", log.timeout);
   out += fmt::format("factsd_publish_outcomes_total{{outcome=\"no_quorum\"}} {}\n", log.no_quorum);
+  out += process_metrics_text();
   return out;
 }
 

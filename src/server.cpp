@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <system_error>
 
 #include "facts/store/make_store.hpp"
@@ -81,7 +83,9 @@ server::server(config cfg)
 }
 
 server::~server() {
-  stop();
+  // A thread stuck past --shutdown-timeout (the writer in an fsync) still uses what this object
+  // owns: nothing here may be destroyed, so the process ends instead (main does so first).
+  if (!stop()) std::_Exit(1);
 }
 
 std::uint16_t server::port() const {
@@ -96,23 +100,37 @@ void server::start() {
   schedule_heartbeat();
   for (auto& worker : workers_) {
     worker->streams->start();
-    worker->thread = std::thread([this, &ioc = worker->ioc] { run_io_thread(ioc); });
+    worker->thread = std::thread([this, &w = *worker] { run_io_thread(w); });
   }
-  spdlog::info("factsd {} listening on {}:{} with {} threads, store {}", FACTS_VERSION,
-               cfg_.listen_host, port(), cfg_.threads, store_->describe());
+  spdlog::info("factsd {} listening on {}:{} with {} threads, store {}{}", FACTS_VERSION,
+               cfg_.listen_host, port(), cfg_.threads, store_->describe(), cors_note());
 }
 
-void server::run_io_thread(http::net::io_context& ioc) {
+void server::run_io_thread(io_worker& worker) {
   // A handler that throws must not take the daemon down with every stream on it; the
   // sessions catch what they expect, this is the last line.
   for (;;) {
     try {
-      ioc.run();
-      return;
+      worker.ioc.run();
+      break;
     } catch (std::exception const& e) {
       spdlog::error("[server] a handler failed: {}", e.what());
     }
   }
+  worker.done = true;
+}
+
+std::string server::cors_note() const {
+  bool const any_origin =
+      cfg_.cors_origins.empty() ||
+      std::find(cfg_.cors_origins.begin(), cfg_.cors_origins.end(), "*") != cfg_.cors_origins.end();
+  if (!any_origin) return {};
+  // Even on loopback: the browser on this machine runs pages from anywhere, and CORS '*' lets
+  // each of them post here (a developer's factsd, opened by any tab).
+  if (cfg_.publish_token.empty())
+    return "; CORS '*': any web page a browser here opens may read and publish facts (set "
+           "--cors-origin or --publish-token)";
+  return "; CORS '*': any web page a browser here opens may read facts";
 }
 
 void server::schedule_heartbeat() {
@@ -140,14 +158,33 @@ int shutdown_signals::wait() {
   return received;
 }
 
-void server::stop() {
-  if (stopped_) return;
+void shutdown_signals::exit_on_next() {
+  // A thread of its own: the thread that took the first signal is busy stopping the server.
+  // The set by value: the thread may outlive this object, blocked in sigwait until the end.
+  std::thread([set = set_] {
+    int signo = 0;
+    while (sigwait(&set, &signo) != 0) {
+    }
+    spdlog::warn("signal {} received again: exiting at once (committed facts are kept)", signo);
+    spdlog::default_logger()->flush();
+    // No destructors, no waiting: what the store committed is on disk, the rest was never
+    // acknowledged.
+    std::_Exit(128 + signo);
+  }).detach();
+}
+
+bool server::stop() {
+  if (stopped_) return stopped_cleanly_;
   stopped_ = true;
   auto const deadline = std::chrono::steady_clock::now() + cfg_.shutdown_timeout;
   listener_->stop();
   // Every POST already submitted is stored, fanned out and answered before the streams end;
-  // one that arrives from now on is refused with 503 and not stored.
-  writer_->stop();
+  // one that arrives from now on is refused with 503 and not stored. A commit that does not end
+  // by the deadline (a stuck fsync) is left to itself: the rest of the stop keeps the deadline.
+  bool const writer_done = writer_->stop(deadline);
+  if (!writer_done)
+    spdlog::error(
+        "--shutdown-timeout reached with the writer still in a commit; ending without it");
   store_->stop_following();
   hub_->shutdown();
   while ((hub_->client_count() > 0 || requests_in_flight_ > 0) &&
@@ -158,12 +195,28 @@ void server::stop() {
                  hub_->client_count(), requests_in_flight_.load());
   for (auto& worker : workers_)
     worker->ioc.stop();  // idle keep-alive connections end here
+  // A handler may be blocked in a store read behind the stuck commit: wait for the threads until
+  // the deadline (and a moment more, for the handlers that were running), join only those done.
+  auto const threads_deadline =
+      std::max(deadline, std::chrono::steady_clock::now()) + std::chrono::milliseconds(500);
+  auto const finished = [](auto const& w) { return w->done || !w->thread.joinable(); };
+  while (!std::all_of(workers_.begin(), workers_.end(), finished) &&
+         std::chrono::steady_clock::now() < threads_deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  bool threads_done = true;
   for (auto& worker : workers_) {
+    if (!finished(worker)) {
+      threads_done = false;
+      continue;
+    }
     if (worker->thread.joinable()) worker->thread.join();
     hub_->detach(worker->streams.get());
   }
+  stopped_cleanly_ = writer_done && threads_done;
+  if (!stopped_cleanly_) return false;
   spdlog::info("factsd stopped; {} facts stored, newest id {}", store_->count(),
                store_->last_seq());
+  return true;
 }
 
 }  // namespace facts

@@ -14,18 +14,45 @@ const formError = document.getElementById('form-error');
 
 const STATUS_EVERY_MS = 5000;
 const REOPEN_AFTER_MS = 5000;
+const HELLO_EVERY_MS = 1000;
 
 // The seq of the newest fact in the table. factsd sends it as every event's id:, EventSource
 // sends it back as Last-Event-ID on a reconnect, and the server then replays only what we
 // missed. We still drop anything at or below it, so no fact can ever show twice.
 let newestSeq = 0;
-// Set when we had to open a brand-new EventSource: it sends no Last-Event-ID, so its first
-// snapshot holds everything and replaces the table instead of being appended.
-let replaceOnSnapshot = false;
+// The facts in the table, oldest first: what a leading tab hands a tab that joins.
+let shown = [];
+
+// One stream for all tabs. A browser gives an origin six HTTP/1.1 connections and every
+// EventSource holds one, so a seventh tab would hang. The tabs of an origin therefore elect a
+// leader with Web Locks: only it holds the EventSource, and it passes every event to the others
+// over a BroadcastChannel. When its tab closes the lock is free, the next tab takes over and
+// resumes from the newest fact it has. Where either API is missing, each tab keeps its own
+// stream. The role is on <html data-stream="own|leader|follower"> for tests and curious humans.
+const SHARED_NAME = 'factsd-events';
+const canShare = typeof BroadcastChannel === 'function' && typeof navigator.locks?.request === 'function';
+const channel = canShare ? new BroadcastChannel(SHARED_NAME) : null;
+let role = 'own';
+// A follower's table is whole (every fact from its first on, none missing) once the leader
+// has sent it a snapshot; until then, and after it notices a gap, it asks for one.
+let synced = false;
+let leaderState = 'connecting';
+
+function setRole(name) {
+  role = name;
+  document.documentElement.dataset.stream = name;
+}
 
 function showState(name) {
   state.textContent = name;
   state.dataset.state = name;
+}
+
+// The state of the stream this tab shows: a leader's is its own, and it tells the others.
+function streamState(name) {
+  showState(name);
+  leaderState = name;
+  if (role === 'leader') channel.postMessage({ kind: 'state', state: name });
 }
 
 function asText(value) {
@@ -79,6 +106,7 @@ function append(facts, lastEventId) {
   facts.forEach((fact, k) => {
     if (known && last - facts.length + 1 + k <= newestSeq) return; // already shown
     fresh.append(factRow(fact));
+    shown.push(fact);
   });
   if (known) newestSeq = Math.max(newestSeq, last);
   rows.append(fresh);
@@ -87,6 +115,7 @@ function append(facts, lastEventId) {
 
 function replace(facts, lastEventId) {
   rows.replaceChildren();
+  shown = [];
   newestSeq = 0;
   append(facts, lastEventId);
 }
@@ -104,13 +133,8 @@ function parse(event) {
 function onMessage(event) {
   const data = parse(event);
   if (data === undefined) return;
-  const facts = [].concat(data);
-  if (replaceOnSnapshot) {
-    replaceOnSnapshot = false;
-    replace(facts, event.lastEventId);
-  } else {
-    append(facts, event.lastEventId);
-  }
+  append([].concat(data), event.lastEventId);
+  forward('message', event);
 }
 
 // The server could not use our Last-Event-ID (it restarted, or lost facts): it sends the
@@ -118,27 +142,112 @@ function onMessage(event) {
 function onReset(event) {
   const data = parse(event);
   if (data === undefined) return;
-  replaceOnSnapshot = false;
   replace([].concat(data), event.lastEventId);
+  forward('reset', event);
+}
+
+// A new EventSource cannot send Last-Event-ID, so a tab that already shows facts (it reopens a
+// stream the browser gave up on, or takes over from a leader) names the newest in the URL, and
+// the server replays only what came after it.
+function eventsUrl() {
+  return newestSeq > 0 ? `/events?lastEventId=${newestSeq}` : '/events';
 }
 
 function connect() {
-  const source = new EventSource('/events');
+  const source = new EventSource(eventsUrl());
   source.onopen = () => {
-    showState('live');
+    streamState('live');
     refreshClients();
   };
   source.onerror = () => {
-    showState('reconnecting');
+    streamState('reconnecting');
     if (source.readyState !== EventSource.CLOSED) return; // the browser retries by itself
     // CLOSED: the browser gave up (an HTTP error or a wrong content type, say from a proxy)
     // and will not retry, so we open a new stream a little later.
     source.close();
-    replaceOnSnapshot = true;
     setTimeout(connect, REOPEN_AFTER_MS);
   };
   source.onmessage = onMessage;
   source.addEventListener('reset', onReset);
+}
+
+// ---- sharing the stream between tabs ----------------------------------------------------------
+
+// A leader passes each event of its stream on, as it came.
+function forward(type, event) {
+  if (role !== 'leader') return;
+  channel.postMessage({ kind: 'event', type, data: event.data, lastEventId: event.lastEventId });
+}
+
+// Everything the leader shows, for a tab that joins or lost track.
+function sendSnapshot() {
+  channel.postMessage({
+    kind: 'snapshot', data: JSON.stringify(shown), lastEventId: String(newestSeq), state: leaderState,
+  });
+}
+
+// True when `facts`, ending at seq `lastEventId`, would leave a hole after our newest fact.
+function leavesGap(facts, lastEventId) {
+  if (!/^\d+$/.test(lastEventId)) return false;
+  return Number(lastEventId) - facts.length + 1 > newestSeq + 1;
+}
+
+function askForSnapshot() {
+  synced = false;
+  showState('connecting');
+  channel.postMessage({ kind: 'hello' });
+}
+
+function onFollowerMessage(msg) {
+  if (msg.kind === 'state') {
+    leaderState = msg.state;
+    if (synced) showState(leaderState);
+    return;
+  }
+  const data = parse(msg);
+  if (data === undefined) return;
+  const facts = [].concat(data);
+  if (msg.kind === 'snapshot' || (msg.kind === 'event' && msg.type === 'reset')) {
+    // A whole list: the start of a table that has none, the rest of one that has a beginning.
+    if (msg.type === 'reset' || !synced || leavesGap(facts, msg.lastEventId)) replace(facts, msg.lastEventId);
+    else append(facts, msg.lastEventId);
+    synced = true;
+    if (msg.state) leaderState = msg.state;
+    showState(leaderState);
+    return;
+  }
+  if (!synced) return; // the snapshot we asked for holds this too
+  if (leavesGap(facts, msg.lastEventId)) return askForSnapshot();
+  append(facts, msg.lastEventId);
+}
+
+function onChannelMessage({ data: msg }) {
+  if (msg === null || typeof msg !== 'object') return;
+  if (role === 'follower') return onFollowerMessage(msg);
+  if (role === 'leader' && msg.kind === 'hello' && synced) sendSnapshot();
+  // A leader's table comes from its own stream only; what other tabs say is for followers.
+}
+
+// Runs when this tab holds the lock, until the tab closes: it opens the one stream.
+function lead() {
+  setRole('leader');
+  streamState('connecting');
+  // Whatever this tab shows is whole (a follower's table has no holes), so others may start
+  // from it; the stream then adds what came since.
+  synced = true;
+  sendSnapshot();
+  connect();
+}
+
+function share() {
+  setRole('follower');
+  channel.onmessage = onChannelMessage;
+  askForSnapshot();
+  setInterval(() => {
+    if (role === 'follower' && !synced) channel.postMessage({ kind: 'hello' });
+  }, HELLO_EVERY_MS);
+  // The callback's promise never settles: the lock is held until the tab goes away.
+  navigator.locks.request(SHARED_NAME, () => new Promise(() => lead()));
 }
 
 // Answers can come back out of order; only the newest request may write the count.
@@ -205,6 +314,11 @@ form.addEventListener('submit', async (event) => {
 });
 
 showState('connecting');
-connect();
+if (canShare) {
+  share();
+} else {
+  setRole('own');
+  connect();
+}
 refreshClients();
 setInterval(refreshClients, STATUS_EVERY_MS);

@@ -41,8 +41,10 @@ class fact_writer {
   /// Queues one fact; `done` runs exactly once. After stop(), runs `done(nullopt)` at once.
   void submit(append_request request, completion done);
 
-  /// Stores and acknowledges everything already submitted, then ends the thread.
-  void stop();
+  /// Stores and acknowledges everything already submitted, then ends the thread. Returns false
+  /// when a commit is still under way at `deadline`: the thread is left running, and the
+  /// writer must then not be destroyed (the caller ends the process instead).
+  bool stop(std::chrono::steady_clock::time_point deadline);
 
   /// From the follower, after the broadcaster published up to `seq`: wakes the acknowledgements
   /// waiting for it.
@@ -61,10 +63,12 @@ class fact_writer {
 
   fact_store& store_;
   broadcaster& hub_;
-  std::mutex mutex_;              // guards queue_ and stopping_
-  std::condition_variable wake_;  // signalled on submit and stop
+  std::mutex mutex_;                  // guards queue_, stopping_ and done_
+  std::condition_variable wake_;      // signalled on submit and stop
+  std::condition_variable finished_;  // signalled when the thread is done
   std::vector<pending> queue_;
   bool stopping_ = false;
+  bool done_ = false;  // the thread has stored everything and is ending
   std::chrono::milliseconds fan_out_timeout_;
   std::mutex fanned_mutex_;              // guards fanned_seq_
   std::condition_variable fanned_wake_;  // signalled by fanned_out()

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -34,6 +35,10 @@ class shutdown_signals {
   /// Blocks until one of the signals arrives; returns its number.
   int wait();
 
+  /// From now on, the next SIGINT or SIGTERM ends the process at once (std::_Exit with 128 plus
+  /// the signal's number), however far a graceful stop has got.
+  void exit_on_next();
+
  private:
   sigset_t set_{};
 };
@@ -55,8 +60,11 @@ class server {
   /// Starts the threads and the heartbeat; returns at once.
   void start();
 
-  /// Stops accepting, ends every stream, stores what was submitted, joins the threads.
-  void stop();
+  /// Stops accepting, ends every stream, stores what was submitted, joins the threads, all
+  /// within --shutdown-timeout. Returns false when a thread is still busy at the deadline (the
+  /// writer stuck in a commit, a handler blocked behind it): the server must then not be
+  /// destroyed, and the process is to end at once (the destructor does so, with exit code 1).
+  bool stop();
 
   std::uint16_t port() const;
   broadcaster& hub() { return *hub_; }
@@ -69,10 +77,13 @@ class server {
     http::net::io_context ioc{1};
     std::shared_ptr<http::stream_group> streams;  // after ioc: its sockets close first
     std::thread thread;
+    std::atomic<bool> done{false};  // the thread has left ioc.run() for good
   };
 
   void schedule_heartbeat();
-  void run_io_thread(http::net::io_context& ioc);
+  void run_io_thread(io_worker& worker);
+  /// What the start line adds about CORS '*': which pages may read and publish.
+  std::string cors_note() const;
 
   config cfg_;
   std::unique_ptr<fact_store> store_;
@@ -87,7 +98,9 @@ class server {
   std::vector<std::unique_ptr<io_worker>> workers_;
   std::shared_ptr<http::listener> listener_;
   std::optional<http::net::steady_timer> heartbeat_timer_;  // on the first worker's thread
+  std::chrono::steady_clock::time_point heartbeat_due_;     // when the last tick was due
   bool stopped_ = false;
+  bool stopped_cleanly_ = false;  // stop() ended every thread within the deadline
 };
 
 }  // namespace facts

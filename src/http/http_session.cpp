@@ -19,6 +19,26 @@ bool is_parse_error(beast::error_code ec) {
   return ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category();
 }
 
+// A new EventSource cannot set Last-Event-ID, so a page that already holds facts (one tab taking
+// over the stream of another) names the newest in the URL: `/events?lastEventId=N`. Read only
+// when the header is absent; an unusable value is judged like the header's (a reset).
+std::optional<std::string> last_event_id_param(std::string_view target) {
+  auto const q = target.find('?');
+  if (q == std::string_view::npos) return std::nullopt;
+  auto rest = target.substr(q + 1);
+  for (;;) {
+    auto const amp = rest.find('&');
+    auto const pair = rest.substr(0, amp);
+    if (pair.starts_with("lastEventId=")) {
+      auto const value = pair.substr(12);
+      // Empty is what a page with no facts yet would send: a new client, as with no header.
+      return value.empty() ? std::nullopt : std::optional<std::string>(value);
+    }
+    if (amp == std::string_view::npos) return std::nullopt;
+    rest.remove_prefix(amp + 1);
+  }
+}
+
 }  // namespace
 
 http_session::http_session(tcp::socket&& socket, session_context const& ctx, stream_group& streams)
@@ -70,16 +90,23 @@ void http_session::do_read_request() {
 
 void http_session::on_read_header(beast::error_code ec, std::size_t bytes) {
   if (ec || parser_->is_done()) return on_read(ec, bytes);
-  auto const expect = parser_->get().find(bhttp::field::expect);
-  if (expect != parser_->get().end() && beast::iequals(expect->value(), "100-continue")) {
-    static constexpr std::string_view go_ahead = "HTTP/1.1 100 Continue\r\n\r\n";
-    return net::async_write(stream_, net::buffer(go_ahead.data(), go_ahead.size()),
-                            [self = shared_from_this()](beast::error_code write_ec, std::size_t) {
-                              if (write_ec) return self->stream_.close();
-                              self->do_read_body();
-                            });
-  }
-  do_read_body();
+  auto const& head = parser_->get();
+  auto const expect = head.find(bhttp::field::expect);
+  if (expect == head.end() || !beast::iequals(expect->value(), "100-continue"))
+    return do_read_body();
+  // The client waits for our go-ahead before it sends the body: refuse now whatever the head
+  // alone refuses (a body over --max-fact-bytes was refused by the parser already), so that a
+  // refused client never sends a body for nothing.
+  if (auto refused = refusal_before_body(head, ctx_.routes)) return refuse(std::move(*refused));
+  // HTTP/1.0 knows no 1xx answers (RFC 9110, 15.2): such a client gets none and sends its body
+  // when it tires of waiting.
+  if (head.version() < 11) return do_read_body();
+  static constexpr std::string_view go_ahead = "HTTP/1.1 100 Continue\r\n\r\n";
+  net::async_write(stream_, net::buffer(go_ahead.data(), go_ahead.size()),
+                   [self = shared_from_this()](beast::error_code write_ec, std::size_t) {
+                     if (write_ec) return self->stream_.close();
+                     self->do_read_body();
+                   });
 }
 
 void http_session::do_read_body() {
@@ -148,7 +175,10 @@ void http_session::open_stream(response header) {
   stream_.expires_never();
   auto const last_id = req_.find("Last-Event-ID");
   std::optional<std::string> id;
-  if (last_id != req_.end()) id = std::string(last_id->value());
+  if (last_id != req_.end())
+    id = std::string(last_id->value());
+  else
+    id = last_event_id_param(req_.target());
   wait_then_open(stream_header_bytes(header), std::move(id),
                  std::chrono::steady_clock::now() + ctx_.catch_up_wait);
 }
@@ -193,8 +223,11 @@ void http_session::on_published(std::optional<append_result> const& result) {
 }
 
 void http_session::refuse(bhttp::status status, std::string const& message) {
+  refuse(error_response(status, message, parser_->get(), ctx_.routes.cors));
+}
+
+void http_session::refuse(response res) {
   // Whatever is left of this request is unread, so the connection cannot carry another one.
-  auto res = error_response(status, message, parser_->get(), ctx_.routes.cors);
   res.keep_alive(false);
   req_ = request{parser_->get().base()};  // so /metrics counts it under its own route
   if (!answering_) {

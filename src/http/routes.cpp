@@ -39,15 +39,6 @@ response make_response(bhttp::status status, request_header const& req, cors_pol
   return res;
 }
 
-response method_not_allowed(request_header const& req, cors_policy const& cors,
-                            std::string_view allow) {
-  auto res = error_response(bhttp::status::method_not_allowed,
-                            "method " + std::string(req.method_string()) + " is not allowed here",
-                            req, cors);
-  res.set(bhttp::field::allow, allow);
-  return res;
-}
-
 bool iequals(std::string_view a, std::string_view b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
     return std::tolower(static_cast<unsigned char>(x)) ==
@@ -81,7 +72,8 @@ route_decision open_stream(request const& req, route_context const& ctx) {
   return {route_decision::action::open_stream, std::move(res), {}, {}};
 }
 
-route_decision publish(request const& req, route_context const& ctx) {
+// What a POST /fact head alone can refuse: no token, a type other than JSON, a bad key.
+std::optional<response> publish_refusal(request_header const& req, route_context const& ctx) {
   if (!ctx.publish_token.empty()) {
     auto const auth = req.find(bhttp::field::authorization);
     if (auth == req.end() || !bearer_matches(auth->value(), ctx.publish_token)) {
@@ -89,21 +81,25 @@ route_decision publish(request const& req, route_context const& ctx) {
           error_response(bhttp::status::unauthorized,
                          "POST /fact needs Authorization: Bearer <publish token>", req, ctx.cors);
       res.set(bhttp::field::www_authenticate, "Bearer");
-      return respond(std::move(res));
+      return res;
     }
   }
   auto const type = req.find(bhttp::field::content_type);
   if (type == req.end() || !is_json_media_type(type->value()))
-    return respond(error_response(bhttp::status::unsupported_media_type,
-                                  "Content-Type must be application/json", req, ctx.cors));
+    return error_response(bhttp::status::unsupported_media_type,
+                          "Content-Type must be application/json", req, ctx.cors);
+  if (auto const it = req.find("Idempotency-Key");
+      it != req.end() && !valid_idempotency_key(it->value()))
+    return error_response(bhttp::status::bad_request,
+                          "Idempotency-Key must be 1 to 255 visible ASCII characters", req,
+                          ctx.cors);
+  return std::nullopt;
+}
+
+// A POST /fact whose head refusal_before_body() let through.
+route_decision publish(request const& req, route_context const& ctx) {
   std::string key;
-  if (auto const it = req.find("Idempotency-Key"); it != req.end()) {
-    key = std::string(it->value());
-    if (!valid_idempotency_key(key))
-      return respond(error_response(bhttp::status::bad_request,
-                                    "Idempotency-Key must be 1 to 255 visible ASCII characters",
-                                    req, ctx.cors));
-  }
+  if (auto const it = req.find("Idempotency-Key"); it != req.end()) key = std::string(it->value());
   auto parsed = parse_fact(req.body());
   if (!parsed.ok())
     return respond(error_response(bhttp::status::bad_request, parsed.error, req, ctx.cors));
@@ -218,6 +214,13 @@ route_decision static_file(request const& req, route_context const& ctx) {
   return respond(std::move(res));
 }
 
+bool static_file_exists(std::string_view target, route_context const& ctx) {
+  auto const path = web_path(target);
+  return path && ctx.files.read(*path).has_value();
+}
+
+bool allows(std::string_view route, bhttp::verb method);
+std::string_view allow_header(std::string_view route);
 route_decision route_by_path(request const& req, route_context const& ctx);
 
 }  // namespace
@@ -270,6 +273,31 @@ response publish_answer(std::optional<append_result> const& result, request_head
   return res;
 }
 
+std::optional<response> refusal_before_body(request_header const& req, route_context const& ctx) {
+  auto const target = std::string_view(req.target());
+  if (target.size() > ctx.lim.max_url_bytes)
+    return error_response(bhttp::status::uri_too_long,
+                          "request target is longer than " + std::to_string(ctx.lim.max_url_bytes) +
+                              " bytes (--max-url-bytes)",
+                          req, ctx.cors);
+  auto const method = req.method();
+  if (method == bhttp::verb::options) return std::nullopt;
+  auto const route = route_name(target);
+  if (!allows(route, method)) {
+    // 405 is for a path that exists: any other method on a missing one is a 404, as GET is.
+    if (route == "static" && !static_file_exists(target, ctx))
+      return error_response(bhttp::status::not_found, "no such path: " + std::string(target), req,
+                            ctx.cors);
+    auto res = error_response(bhttp::status::method_not_allowed,
+                              "method " + std::string(req.method_string()) + " is not allowed here",
+                              req, ctx.cors);
+    res.set(bhttp::field::allow, allow_header(route));
+    return res;
+  }
+  if (route == "fact") return publish_refusal(req, ctx);
+  return std::nullopt;
+}
+
 route_decision route_request(request const& req, route_context const& ctx) {
   auto decision = route_by_path(req, ctx);
   // HEAD gets the headers GET would, Content-Length included, and never a body: one would be
@@ -281,27 +309,31 @@ route_decision route_request(request const& req, route_context const& ctx) {
 
 namespace {
 
-route_decision route_by_path(request const& req, route_context const& ctx) {
-  auto const target = std::string_view(req.target());
-  if (target.size() > ctx.lim.max_url_bytes)
-    return respond(error_response(bhttp::status::uri_too_long,
-                                  "request target is longer than " +
-                                      std::to_string(ctx.lim.max_url_bytes) +
-                                      " bytes (--max-url-bytes)",
-                                  req, ctx.cors));
-  auto const path = target.substr(0, target.find('?'));
-  auto const method = req.method();
-  bool const readable = method == bhttp::verb::get || method == bhttp::verb::head;
+// The methods a route answers (besides OPTIONS, which every path answers).
+bool allows(std::string_view route, bhttp::verb method) {
+  if (route == "events") return method == bhttp::verb::get;
+  if (route == "fact") return method == bhttp::verb::post;
+  return method == bhttp::verb::get || method == bhttp::verb::head;
+}
 
-  if (method == bhttp::verb::options) {
+std::string_view allow_header(std::string_view route) {
+  if (route == "events") return "GET, OPTIONS";
+  if (route == "fact") return "POST, OPTIONS";
+  return "GET, HEAD, OPTIONS";
+}
+
+route_decision route_by_path(request const& req, route_context const& ctx) {
+  if (auto refused = refusal_before_body(req, ctx)) return respond(std::move(*refused));
+  if (req.method() == bhttp::verb::options) {
     auto res = make_response(bhttp::status::no_content, req, ctx.cors, {}, {});
+    // A 204 has no body and so no Content-Length either (RFC 9110, 8.6).
+    res.erase(bhttp::field::content_length);
     ctx.cors.apply_preflight(res, origin_of(req));
     return respond(std::move(res));
   }
-  // Health and metrics answer even when the server is full: that is when they matter.
-  if (path == "/healthz" || path == "/metrics") {
-    if (!readable) return respond(method_not_allowed(req, ctx.cors, "GET, HEAD, OPTIONS"));
-    if (path == "/healthz") return healthz(req, ctx);
+  auto const route = route_name(req.target());
+  if (route == "healthz") return healthz(req, ctx);
+  if (route == "metrics") {
     auto const log = ctx.store.health();
     auto const last = ctx.hub.last_seq();
     return respond(make_response(
@@ -310,33 +342,19 @@ route_decision route_by_path(request const& req, route_context const& ctx) {
                                   {log.last_seq, log.last_seq > last ? log.last_seq - last : 0,
                                    log.acked, log.duplicate, log.timeout, log.no_quorum})));
   }
-  bool const full = ctx.hub.client_count() >= ctx.lim.max_clients;
-  if (path == "/events") {
-    if (method != bhttp::verb::get)
-      return respond(method_not_allowed(req, ctx.cors, "GET, OPTIONS"));
+  if (route == "events") {
     auto decision = open_stream(req, ctx);
+    // --max-clients bounds streams only: publishing and reading pages go on when it is reached.
     // A non-200 answer would make EventSource give up for good; 200 with a retry: does not.
-    if (full) decision.what = route_decision::action::retry_later;
+    if (ctx.hub.client_count() >= ctx.lim.max_clients)
+      decision.what = route_decision::action::retry_later;
     return decision;
   }
-  if (full && path != "/status") {
-    auto res = error_response(bhttp::status::service_unavailable,
-                              "server is at --max-clients; try again shortly", req, ctx.cors);
-    res.set(bhttp::field::retry_after, "5");
-    return respond(std::move(res));
-  }
-  if (path == "/fact") {
-    if (method != bhttp::verb::post)
-      return respond(method_not_allowed(req, ctx.cors, "POST, OPTIONS"));
-    return publish(req, ctx);
-  }
-  if (path == "/facts" || path.starts_with("/facts/")) {
-    if (!readable) return respond(method_not_allowed(req, ctx.cors, "GET, HEAD, OPTIONS"));
-    if (path == "/facts") return facts_page(req, ctx);
-    return one_fact(req, ctx, path.substr(7));
-  }
-  if (!readable) return respond(method_not_allowed(req, ctx.cors, "GET, HEAD, OPTIONS"));
-  if (path == "/status") return status(req, ctx);
+  if (route == "fact") return publish(req, ctx);
+  auto const path = std::string_view(req.target()).substr(0, req.target().find('?'));
+  if (path == "/facts") return facts_page(req, ctx);
+  if (route == "facts") return one_fact(req, ctx, path.substr(7));
+  if (route == "status") return status(req, ctx);
   return static_file(req, ctx);
 }
 

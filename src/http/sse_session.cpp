@@ -1,5 +1,7 @@
 #include "facts/http/sse_session.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -17,6 +19,42 @@ namespace {
 
 // Buffers per sendmsg: enough for a stream far behind, small enough to live on the stack.
 constexpr std::size_t max_buffers = 64;
+
+// Bytes a stream's client may send after its request before it is closed. A stream reads
+// nothing, so there is no reason to send anything at all; a little is allowed for a client that
+// pipelined a request or two behind its GET, anything more is someone feeding us a stream.
+constexpr std::size_t max_client_bytes = 4 * 1024;
+
+int seconds_of(std::chrono::seconds s) {
+  return static_cast<int>(std::clamp<std::chrono::seconds::rep>(s.count(), 1, 24 * 3600));
+}
+
+/**
+ * A peer that vanished without FIN or RST (a laptop asleep behind NAT) takes no data and acks
+ * nothing; heartbeats are too small to ever fill its socket, so without help the kernel's own
+ * retransmissions would hold the slot for about 15 minutes. TCP_USER_TIMEOUT ends the
+ * connection once data (a heartbeat, a fact) has gone unacknowledged for --write-timeout, so a
+ * dead peer is found within a heartbeat plus --write-timeout; keepalive probes do the same for a
+ * stream that writes nothing at all: the first after half of --write-timeout idle, then every
+ * quarter, and TCP_USER_TIMEOUT (which overrides the probe count) ends it once --write-timeout
+ * has passed without an ack. (Linux also applies it to a live peer that keeps its window shut
+ * that long: the same stream the stall check cuts off, see check_stall.)
+ */
+void detect_dead_peer(int fd, std::chrono::seconds write_timeout) {
+  int const on = 1;
+  int const idle = seconds_of(write_timeout / 2);
+  int const interval = seconds_of(write_timeout / 4);
+  int const probes = 4;
+  auto const user_timeout = static_cast<unsigned>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(write_timeout).count());
+  bool const ok =
+      ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) == 0 &&
+      ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle) == 0 &&
+      ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval) == 0 &&
+      ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes) == 0 &&
+      ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof user_timeout) == 0;
+  if (!ok) spdlog::debug("[sse] cannot set keepalive options: {}", std::strerror(errno));
+}
 
 }  // namespace
 
@@ -37,6 +75,7 @@ void sse_session::start(frame head, frame snapshot, std::uint64_t position) {
   spdlog::debug("[sse {}] open", remote_);
   joined_ = true;
   position_ = position;
+  detect_dead_peer(socket_.native_handle(), group_.lim().write_timeout);
   own_.push_back(std::move(head));
   own_.push_back(std::move(snapshot));
   wait_hangup();
@@ -104,8 +143,11 @@ void sse_session::flush(metrics::write_tally& tally) {
     if (sent < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return wait_writable();
-      spdlog::debug("[sse {}] write failed: {}", remote_, std::strerror(errno));
-      return end(closing_ ? stream_end::shutdown : stream_end::client_closed);
+      int const err = errno;
+      spdlog::debug("[sse {}] write failed: {}", remote_, std::strerror(err));
+      if (closing_) return end(stream_end::shutdown);
+      if (err == ETIMEDOUT) return end_unacknowledged();
+      return end(stream_end::client_closed);
     }
     consume(static_cast<std::size_t>(sent), tally);
     if (static_cast<std::size_t>(sent) < total) return wait_writable();
@@ -116,7 +158,11 @@ void sse_session::flush(metrics::write_tally& tally) {
 
 void sse_session::consume(std::size_t bytes, metrics::write_tally& tally) {
   tally.bytes_written(bytes);
-  idle_since_tick_ = false;
+  // The heartbeat's own bytes are not activity: were they, the tick after a heartbeat would
+  // find the stream busy, and an idle stream would get one every second period.
+  auto const heartbeat_part = std::min(bytes, heartbeat_unsent_);
+  heartbeat_unsent_ -= heartbeat_part;
+  if (bytes > heartbeat_part) idle_since_tick_ = false;
   stalled_since_ = {};
   while (bytes > 0 && !own_.empty()) {
     auto const left = own_.front()->size() - own_sent_;
@@ -170,7 +216,10 @@ void sse_session::tick(frame const& f) {
   if (closed_ || closing_) return;
   bool const idle = idle_since_tick_ && !blocked_ && owes_nothing();
   idle_since_tick_ = true;
-  if (idle) own_.push_back(f);
+  if (!idle) return;
+  // Owing nothing, the heartbeat is the first of the bytes the next writes take.
+  own_.push_back(f);
+  heartbeat_unsent_ = f->size();
 }
 
 void sse_session::finish(frame last) {
@@ -188,6 +237,15 @@ bool sse_session::check_stall(std::chrono::steady_clock::time_point now) {
   return watched_ = false;
 }
 
+void sse_session::end_unacknowledged() {
+  // The kernel gave up (TCP_USER_TIMEOUT, keepalive): the peer acknowledged nothing for
+  // --write-timeout, whether it is gone or only keeps its window shut. Either way it is cut off
+  // as the stall check would have, and logged the same way.
+  spdlog::info("[sse {}] cut off: the peer acknowledged nothing for {}s (--write-timeout)", remote_,
+               group_.lim().write_timeout.count());
+  end(stream_end::timeout);
+}
+
 void sse_session::set_lagging(bool lagging) {
   if (lagging == lagging_) return;
   lagging_ = lagging;
@@ -196,7 +254,8 @@ void sse_session::set_lagging(bool lagging) {
 
 void sse_session::wait_hangup() {
   // A stream's client sends nothing after its request; readability means it hung up (or sent
-  // junk, which we drop). Waiting needs no buffer, which matters at tens of thousands of streams.
+  // a little junk, which we drop). Waiting needs no buffer, which matters at tens of thousands
+  // of streams.
   socket_.async_wait(tcp::socket::wait_read,
                      beast::bind_front_handler(&sse_session::on_readable, shared_from_this()));
 }
@@ -204,11 +263,23 @@ void sse_session::wait_hangup() {
 void sse_session::on_readable(beast::error_code ec) {
   // Aborted: the stream was closed elsewhere, and that path knows why.
   if (closed_ || ec == net::error::operation_aborted) return;
-  if (ec) return end(closing_ ? stream_end::shutdown : stream_end::error);
-  char scratch[256];
+  if (ec && closing_) return end(stream_end::shutdown);
+  if (ec == net::error::timed_out) return end_unacknowledged();
+  if (ec) return end(stream_end::error);
+  // One read a little over the bound: a client that keeps sending is found on its first
+  // wake-up past the bound, not drained a few bytes per wake-up for as long as it likes.
+  char scratch[max_client_bytes + 1];
   auto const n = socket_.read_some(net::buffer(scratch), ec);
   if (ec == net::error::would_block || ec == net::error::try_again) return wait_hangup();
-  if (ec || n == 0) return end(closing_ ? stream_end::shutdown : stream_end::client_closed);
+  if (closing_ && (ec || n == 0)) return end(stream_end::shutdown);
+  if (ec == net::error::timed_out) return end_unacknowledged();
+  if (ec || n == 0) return end(stream_end::client_closed);
+  client_bytes_ += n;
+  if (client_bytes_ > max_client_bytes) {
+    spdlog::info("[sse {}] closed: the client sent {} bytes on its stream (at most {})", remote_,
+                 client_bytes_, max_client_bytes);
+    return end(stream_end::client_sent);
+  }
   wait_hangup();
 }
 

@@ -255,8 +255,10 @@ async function main() {
       await page.click('#fact-submit');
       posted.push(info);
       await waitForRow(page, info);
-      assert.equal(await page.inputValue('#fact-info'), '');
-      assert.equal(await page.inputValue('#fact-source'), '');
+      // The row comes from the stream, which factsd feeds before it answers the POST; the form
+      // clears on that answer, a moment later: wait for it, under the step's deadline.
+      await page.waitForFunction(() => document.getElementById('fact-info').value === ''
+        && document.getElementById('fact-source').value === '', null, { timeout: STEP_TIMEOUT_MS });
       assert.equal(await page.locator('#form-error').isVisible(), false);
       await assertTable(page, posted); // shown once: the page adds no local copy
     });

@@ -162,3 +162,27 @@ TEST_CASE("a listen address already in use ends factsd with a clear message", "[
   CHECK(child->err().find("127.0.0.1:" + port) != std::string::npos);
   CHECK(child->err().find("in use") != std::string::npos);
 }
+
+TEST_CASE("the start line says what CORS '*' allows, even on loopback", "[process][cors]") {
+  SECTION("the defaults: any page a browser opens may publish") {
+    auto d = start_daemon({"--listen", "127.0.0.1:0", "--threads", "2"});
+    INFO(d.start_line);
+    CHECK(d.start_line.find("CORS '*'") != std::string::npos);
+    CHECK(d.start_line.find("any web page") != std::string::npos);
+    CHECK(d.start_line.find("publish") != std::string::npos);
+    CHECK(d.start_line.find("--publish-token") != std::string::npos);
+  }
+  SECTION("with a publish token, pages may only read") {
+    auto d = start_daemon({"--listen", "127.0.0.1:0", "--threads", "2", "--publish-token", "t0k"});
+    INFO(d.start_line);
+    CHECK(d.start_line.find("CORS '*'") != std::string::npos);
+    CHECK(d.start_line.find("may read facts") != std::string::npos);
+    CHECK(d.start_line.find("publish") == std::string::npos);
+  }
+  SECTION("with a list of origins, nothing is said") {
+    auto d = start_daemon(
+        {"--listen", "127.0.0.1:0", "--threads", "2", "--cors-origin", "http://app.example"});
+    INFO(d.start_line);
+    CHECK(d.start_line.find("CORS") == std::string::npos);
+  }
+}

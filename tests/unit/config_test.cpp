@@ -397,3 +397,29 @@ TEST_CASE("parse_listen_address rejects what is not HOST:PORT and leaves the out
   CHECK(host == "unchanged");
   CHECK(port == 1);
 }
+
+TEST_CASE("under systemd's StateDirectory= the default store goes into $STATE_DIRECTORY") {
+  clean_env env;
+  SECTION("no STATE_DIRECTORY: facts.db in the working folder") {
+    scoped_env state("STATE_DIRECTORY", nullptr);
+    CHECK(parse_ok({}).store_url == "sqlite:facts.db");
+  }
+  SECTION("STATE_DIRECTORY set: sqlite:$STATE_DIRECTORY/facts.db") {
+    scoped_env state("STATE_DIRECTORY", "/var/lib/factsd");
+    CHECK(parse_ok({}).store_url == "sqlite:/var/lib/factsd/facts.db");
+  }
+  SECTION("several state directories: the first") {
+    scoped_env state("STATE_DIRECTORY", "/var/lib/factsd/:/var/lib/other");
+    CHECK(parse_ok({}).store_url == "sqlite:/var/lib/factsd/facts.db");
+  }
+  SECTION("--store wins") {
+    scoped_env state("STATE_DIRECTORY", "/var/lib/factsd");
+    CHECK(parse_ok({"--store", "memory:"}).store_url == "memory:");
+    CHECK(parse_ok({"--store", "sqlite:/srv/f.db"}).store_url == "sqlite:/srv/f.db");
+  }
+  SECTION("FACTSD_STORE wins") {
+    scoped_env state("STATE_DIRECTORY", "/var/lib/factsd");
+    scoped_env store("FACTSD_STORE", "sqlite:/srv/env.db");
+    CHECK(parse_ok({}).store_url == "sqlite:/srv/env.db");
+  }
+}

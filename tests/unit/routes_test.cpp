@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "facts/broadcaster.hpp"
@@ -411,7 +412,7 @@ TEST_CASE("a request target longer than max_url_bytes is a 414") {
   check_error(d, bhttp::status::uri_too_long);
 }
 
-TEST_CASE("at max_clients, streams are asked to retry and other pages get a 503") {
+TEST_CASE("at max_clients, only streams are asked to retry; publishing and pages go on") {
   fixture f;
   f.lim.max_clients = 1;
   REQUIRE(f.hub.join(std::nullopt));
@@ -422,11 +423,113 @@ TEST_CASE("at max_clients, streams are asked to retry and other pages get a 503"
   CHECK(events.res.result() == bhttp::status::ok);
   CHECK(header(events.res, bhttp::field::content_type) == "text/event-stream");
 
-  auto const page = f.route(make_request(bhttp::verb::get, "/"));
-  check_error(page, bhttp::status::service_unavailable);
-  CHECK(has(page.res, bhttp::field::retry_after));
+  // The bound is for streams: readers cannot lock publishers out.
+  CHECK(f.route(post_fact(R"({"info": "at the bound"})")).what == action::publish);
+  CHECK(f.route(make_request(bhttp::verb::get, "/")).res.result() == bhttp::status::ok);
+  CHECK(f.route(make_request(bhttp::verb::get, "/facts")).res.result() == bhttp::status::ok);
   CHECK(f.route(make_request(bhttp::verb::get, "/status")).res.result() == bhttp::status::ok);
 
   f.hub.leave();
   CHECK(f.route(make_request(bhttp::verb::get, "/events")).what == action::open_stream);
+}
+
+TEST_CASE("any method on a path that does not exist is a 404, never a 405") {
+  fixture f;
+  auto const method = GENERATE(bhttp::verb::post, bhttp::verb::put, bhttp::verb::delete_,
+                               bhttp::verb::patch, bhttp::verb::get);
+  auto const target = GENERATE(as<std::string>{}, "/nope", "/events/", "/fact/1", "/nope?x=1");
+  CAPTURE(target, bhttp::to_string(method));
+  auto const d = f.route(make_request(method, target));
+  check_error(d, bhttp::status::not_found);
+  CHECK_FALSE(has(d.res, bhttp::field::allow));
+}
+
+TEST_CASE("a 204 preflight answer carries no Content-Length") {
+  fixture f;
+  auto const target = GENERATE(as<std::string>{}, "/fact", "/events", "/nope");
+  CAPTURE(target);
+  auto const d = f.route(make_request(bhttp::verb::options, target));
+  REQUIRE(d.res.result() == bhttp::status::no_content);
+  CHECK_FALSE(has(d.res, bhttp::field::content_length));
+  CHECK_FALSE(has(d.res, bhttp::field::transfer_encoding));
+}
+
+namespace {
+
+using header_list_t = std::vector<std::pair<std::string, std::string>>;
+
+bool is_error_json(response const& res) {
+  auto const body = nlohmann::json::parse(res.body(), nullptr, false);
+  return header(res, bhttp::field::content_type) == "application/json" && body.is_object() &&
+         body.contains("error") && body["error"].is_string();
+}
+
+/// The head of a POST whose body has not arrived: what a session has when Expect asks first.
+facts::http::request_header post_head(std::string target, header_list_t const& headers) {
+  facts::http::request_header head;
+  head.method(bhttp::verb::post);
+  head.target(target);
+  head.version(11);
+  head.set(bhttp::field::host, "localhost");
+  for (auto const& [name, value] : headers)
+    head.set(name, value);
+  return head;
+}
+
+}  // namespace
+
+TEST_CASE("refusal_before_body refuses from the head what routing would refuse") {
+  fixture f;
+  f.publish_token = "s3cret";
+  std::string const json = "application/json";
+  std::string const bearer = "Bearer s3cret";
+  struct example {
+    char const* what;
+    std::string target;
+    header_list_t headers;
+    bhttp::status status;
+  };
+  auto const e = GENERATE_COPY(
+      example{"no token", "/fact", {{"Content-Type", json}}, bhttp::status::unauthorized},
+      example{"wrong token",
+              "/fact",
+              {{"Content-Type", json}, {"Authorization", "Bearer nope"}},
+              bhttp::status::unauthorized},
+      example{
+          "no JSON", "/fact", {{"Authorization", bearer}}, bhttp::status::unsupported_media_type},
+      example{"bad key",
+              "/fact",
+              {{"Authorization", bearer}, {"Content-Type", json}, {"Idempotency-Key", "a b"}},
+              bhttp::status::bad_request},
+      example{"missing path", "/nope", {{"Authorization", bearer}}, bhttp::status::not_found},
+      example{"wrong method", "/status", {}, bhttp::status::method_not_allowed},
+      example{"too long", "/fact?" + std::string(9000, 'x'), {}, bhttp::status::uri_too_long});
+  CAPTURE(e.what);
+  auto const head = post_head(e.target, e.headers);
+  auto const refused = facts::http::refusal_before_body(head, f.ctx);
+  REQUIRE(refused);
+  CHECK(refused->result() == e.status);
+  CHECK(is_error_json(*refused));
+
+  // The complete request gets the same answer from routing.
+  request full{head};
+  full.body() = R"({"info": "x"})";
+  full.prepare_payload();
+  auto const routed = f.route(full);
+  CHECK(routed.what == action::respond);
+  CHECK(routed.res.result() == e.status);
+}
+
+TEST_CASE("refusal_before_body lets an acceptable POST /fact through") {
+  fixture f;
+  f.publish_token = "s3cret";
+  auto const head = post_head("/fact", {{"Authorization", "Bearer s3cret"},
+                                        {"Content-Type", "application/json; charset=utf-8"},
+                                        {"Idempotency-Key", "k-1"}});
+  CHECK_FALSE(facts::http::refusal_before_body(head, f.ctx));
+  // Its body is judged only once it is there.
+  request full{head};
+  full.body() = "not json";
+  full.prepare_payload();
+  check_error(f.route(full), bhttp::status::bad_request);
 }

@@ -169,5 +169,5 @@ TEST_CASE("fact_writer acknowledges a fact once the follower fanned it out", "[c
     CHECK(took >= std::chrono::milliseconds(500));
     CHECK(took < std::chrono::milliseconds(500) + std::chrono::seconds(1));
   }
-  writer.stop();
+  writer.stop(std::chrono::steady_clock::now() + std::chrono::seconds(10));
 }

@@ -50,6 +50,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
                       std::chrono::steady_clock::time_point deadline);
   void retry_later(response header);
   void refuse(bhttp::status status, std::string const& message);
+  /// Answers `res` to a request whose body is unread, and closes.
+  void refuse(response res);
   void answer_done();
   void on_published(std::optional<append_result> const& result);
   void do_write(response res);

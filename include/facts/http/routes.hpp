@@ -49,6 +49,13 @@ inline constexpr std::size_t max_page_facts = 1000;
 /// Routes a complete request.
 route_decision route_request(request const& req, route_context const& ctx);
 
+/// What routing answers to a request whose head alone decides it: a refusal no body could
+/// change (414, 404, 405 with Allow, and for POST /fact 401, 415 or a bad Idempotency-Key's
+/// 400), or nullopt when the request may be accepted. Reads only the head, so a session can ask
+/// before it tells an `Expect: 100-continue` client to send its body; route_request() gives the
+/// same refusal for the complete request.
+std::optional<response> refusal_before_body(request_header const& req, route_context const& ctx);
+
 /// `{"error": message}` with CORS, for `req` (a full request or only its header).
 response error_response(bhttp::status status, std::string_view message, request_header const& req,
                         cors_policy const& cors);

@@ -61,6 +61,7 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   void consume(std::size_t bytes, metrics::write_tally& tally);
   void wait_writable();
   void on_writable(beast::error_code ec);
+  void end_unacknowledged();
   void set_lagging(bool lagging);
   void wait_hangup();
   void on_readable(beast::error_code ec);
@@ -68,12 +69,14 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
 
   tcp::socket socket_;
   stream_group& group_;
-  std::string remote_;          // peer address, for logs
-  std::vector<frame> own_;      // frames of its own, sent before the log
-  std::size_t own_sent_ = 0;    // bytes of own_.front() already written
-  frame last_;                  // sent after the log when the server stops
-  std::size_t last_sent_ = 0;   // bytes of last_ already written
-  std::uint64_t position_ = 0;  // next byte of the group's log this stream sends
+  std::string remote_;                // peer address, for logs
+  std::vector<frame> own_;            // frames of its own, sent before the log
+  std::size_t own_sent_ = 0;          // bytes of own_.front() already written
+  frame last_;                        // sent after the log when the server stops
+  std::size_t last_sent_ = 0;         // bytes of last_ already written
+  std::size_t heartbeat_unsent_ = 0;  // bytes of a queued heartbeat not yet written
+  std::size_t client_bytes_ = 0;      // bytes the client sent after its request, dropped
+  std::uint64_t position_ = 0;        // next byte of the group's log this stream sends
   std::chrono::steady_clock::time_point stalled_since_;  // the socket's last progress
   bool joined_ = false;          // counted by the hub: reads the log, leaves once
   bool blocked_ = false;         // the socket is full: waiting for room
