@@ -16,6 +16,7 @@
 
 #include "support/fact_checks.hpp"
 #include "support/fact_fleet.hpp"
+#include "support/fact_history.hpp"
 #include "support/factsd_instance.hpp"
 #include "support/http_client.hpp"
 #include "support/nats_cluster.hpp"

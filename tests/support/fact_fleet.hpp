@@ -42,6 +42,17 @@ inline std::uint64_t event_id(sse_event const& e) {
   return std::stoull(*e.id);
 }
 
+/// The "info" string of a compact fact object as factsd sends it, found without parsing the
+/// whole event (a test reads hundreds of thousands); the data itself when it has none.
+inline std::string info_of(std::string const& data) {
+  constexpr std::string_view field = "\"info\":\"";
+  auto const at = data.find(field);
+  if (data.empty() || data.front() != '{' || at == std::string::npos) return data;
+  auto const from = at + field.size();
+  auto const to = data.find('"', from);
+  return to == std::string::npos ? data : data.substr(from, to - from);
+}
+
 /**
  * Represents `count` streams on GET /events of one instance, all sent the same
  * `Last-Event-ID` (none when 0).
@@ -85,8 +96,8 @@ class fact_fleet : public stream_fleet<fact_record> {
     for (std::size_t i = 0; i < s.events.size(); ++i) {
       auto const& e = s.events[i];
       auto const id = event_id(e);
-      auto const data = nlohmann::json::parse(e.data, nullptr, false);
       if (i == 0) {
+        auto const data = nlohmann::json::parse(e.data, nullptr, false);
         if (first_type) *first_type = e.type;
         if (!data.is_array()) return out;  // no snapshot: the caller's checks will tell
         auto next = id + 1 - data.size();
@@ -94,7 +105,7 @@ class fact_fleet : public stream_fleet<fact_record> {
           out.push_back({next++, fact.is_object() ? fact.value("info", std::string{}) : ""});
         continue;
       }
-      out.push_back({id, data.is_object() ? data.value("info", std::string{}) : e.data});
+      out.push_back({id, info_of(e.data)});
     }
     return out;
   }

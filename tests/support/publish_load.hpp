@@ -11,6 +11,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -79,18 +81,22 @@ class publish_load {
   steady_clock::time_point started() const { return start_; }
 
  private:
+  /// One keep-alive connection per instance and publisher, opened again after a failure.
+  using connections = std::map<std::uint16_t, std::unique_ptr<http_connection>>;
+
   void run(std::size_t publisher) {
+    connections open;
     for (std::size_t i = publisher; i < facts_.size(); i += opts_.publishers) {
-      publish(facts_[i], i);
+      publish(open, facts_[i], i);
       if (opts_.pause.count() > 0) std::this_thread::sleep_for(opts_.pause);
     }
   }
 
   /// Attempts until a 201, each on the next instance, until give_up_after from the start.
-  void publish(published_fact& fact, std::size_t index) {
+  void publish(connections& open, published_fact& fact, std::size_t index) {
     auto const body = nlohmann::json{{"info", fact.info}, {"source", "cluster-test"}}.dump();
     for (std::size_t n = 0; steady_clock::now() - start_ < opts_.give_up_after; ++n) {
-      auto const attempt = post(ports_[(index + n) % ports_.size()], body, fact.key);
+      auto const attempt = post(open, ports_[(index + n) % ports_.size()], body, fact.key);
       fact.attempts.push_back(attempt);
       if (attempt.status == 201) {
         fact.id = attempt.id;
@@ -101,19 +107,25 @@ class publish_load {
     }
   }
 
-  publish_attempt post(std::uint16_t port, std::string const& body, std::string const& key) {
+  publish_attempt post(connections& open, std::uint16_t port, std::string const& body,
+                       std::string const& key) {
     publish_attempt a;
     a.port = port;
     a.sent = steady_clock::now();
     try {
-      auto const res = request(port, http::verb::post, "/fact", body,
-                               {{"Content-Type", "application/json"}, {"Idempotency-Key", key}},
-                               opts_.request_timeout);
+      auto& conn = open[port];
+      if (!conn) conn = std::make_unique<http_connection>(port, opts_.request_timeout);
+      auto const res =
+          conn->send(make_request(http::verb::post, "/fact", body,
+                                  {{"Content-Type", "application/json"}, {"Idempotency-Key", key}}),
+                     opts_.request_timeout);
       a.status = res.result_int();
       a.replayed = header(res, "Idempotent-Replayed") == "true";
       a.id = seq_from_location(res);
+      if (!res.keep_alive()) open.erase(port);
     } catch (std::exception const&) {
-      a.status = 0;
+      a.status = 0;  // no answer: the connection is gone, the next attempt opens another
+      open.erase(port);
     }
     a.took = std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - a.sent);
     return a;
