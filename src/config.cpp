@@ -7,6 +7,8 @@
 #include <fstream>
 #include <thread>
 
+#include "facts/store/nats_url.hpp"
+
 namespace facts {
 
 bool parse_listen_address(std::string const& text, std::string& host, std::uint16_t& port) {
@@ -79,8 +81,25 @@ config_result parse_config(int argc, char const* const* argv) {
                  "origin allowed to read and post (repeatable; default *)")
       ->envname("FACTSD_CORS_ORIGIN")
       ->delimiter(',');
-  app.add_option("--store", cfg.store_url, "where facts live: sqlite:PATH or memory:")
+  app.add_option("--store", cfg.store_url,
+                 "where facts live: sqlite:PATH, memory: or "
+                 "nats://[USER:PASS@|TOKEN@]HOST:PORT[,HOST:PORT...]/STREAM[?replicas=N]")
       ->envname("FACTSD_STORE");
+  long long connect_timeout_s = cfg.connect_timeout.count();
+  long long publish_timeout_s = cfg.publish_timeout.count();
+  app.add_option("--connect-timeout", connect_timeout_s,
+                 "seconds startup waits for NATS and its stream (nats:// stores)")
+      ->envname("FACTSD_CONNECT_TIMEOUT")
+      ->check(CLI::Range(1LL, 3600LL));
+  app.add_option("--publish-timeout", publish_timeout_s,
+                 "seconds a POST waits for the log to acknowledge a fact before answering 503, "
+                 "and a Last-Event-ID this instance has not received yet waits for it")
+      ->envname("FACTSD_PUBLISH_TIMEOUT")
+      ->check(CLI::Range(1LL, 3600LL));
+  app.add_option("--max-lag", cfg.max_lag,
+                 "facts this instance may lag the log before /healthz answers 503")
+      ->envname("FACTSD_MAX_LAG")
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1'000'000'000}));
   std::string sync = "full";
   app.add_option("--sync", sync, "full: fsync before acknowledging; normal: survive crashes only")
       ->envname("FACTSD_SYNC")
@@ -175,8 +194,13 @@ config_result parse_config(int argc, char const* const* argv) {
       return fail("--cors-origin: '*' cannot be combined with other origins");
     cfg.cors_origins = origins;
   }
-  if (!cfg.store_url.starts_with("sqlite:") && cfg.store_url != "memory:")
-    return fail("--store: '" + cfg.store_url + "' is not sqlite:PATH or memory:");
+  if (cfg.store_url.starts_with("nats:")) {
+    if (auto const parsed = parse_nats_url(cfg.store_url); !parsed.url)
+      return fail("--store: " + parsed.error);
+  } else if (!cfg.store_url.starts_with("sqlite:") && cfg.store_url != "memory:") {
+    return fail("--store: '" + cfg.store_url +
+                "' is not sqlite:PATH, memory: or nats://HOST:PORT/STREAM");
+  }
   if (cfg.store_url == "sqlite:")
     return fail("--store: sqlite: needs a path, e.g. sqlite:facts.db");
   cfg.sync = sync == "full" ? sync_mode::full : sync_mode::normal;
@@ -198,6 +222,8 @@ config_result parse_config(int argc, char const* const* argv) {
   cfg.limits.idle_timeout = std::chrono::seconds(idle_timeout_s);
   cfg.limits.write_timeout = std::chrono::seconds(write_timeout_s);
   cfg.shutdown_timeout = std::chrono::seconds(shutdown_timeout_s);
+  cfg.connect_timeout = std::chrono::seconds(connect_timeout_s);
+  cfg.publish_timeout = std::chrono::seconds(publish_timeout_s);
   cfg.heartbeat = std::chrono::seconds(heartbeat_s);
   cfg.retry = std::chrono::milliseconds(retry_ms);
   return result;

@@ -2,10 +2,26 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace facts {
 
-fact_writer::fact_writer(fact_store& store, broadcaster& hub)
-    : store_(store), hub_(hub), thread_([this] { run(); }) {}
+fact_writer::fact_writer(fact_store& store, broadcaster& hub,
+                         std::chrono::milliseconds fan_out_timeout)
+    : store_(store),
+      hub_(hub),
+      fan_out_timeout_(fan_out_timeout),
+      fanned_seq_(hub.last_seq()),
+      thread_([this] { run(); }) {}
+
+void fact_writer::fanned_out(std::uint64_t seq) {
+  {
+    std::lock_guard lock(fanned_mutex_);
+    if (seq <= fanned_seq_) return;
+    fanned_seq_ = seq;
+  }
+  fanned_wake_.notify_all();
+}
 
 fact_writer::~fact_writer() {
   stop();
@@ -47,6 +63,7 @@ void fact_writer::run() {
 }
 
 void fact_writer::commit(std::vector<pending>& batch) {
+  auto const started = std::chrono::steady_clock::now();
   std::vector<append_request> requests;
   requests.reserve(batch.size());
   for (auto& p : batch)
@@ -60,14 +77,35 @@ void fact_writer::commit(std::vector<pending>& batch) {
       p.done(std::nullopt);
     return;
   }
-  // Fan out before acknowledging: a client that got its 201 can count on every stream having
-  // the fact queued.
-  std::vector<fact> created;
-  for (auto const& r : results)
-    if (r.what == append_result::outcome::created) created.push_back(r.stored);
-  hub_.publish(created);
+  // Fanned out before acknowledged: a client that got its 201 can count on every stream here
+  // having the fact queued. The follower does the fanning out; we only wait for it.
+  wait_fanned_out(results, started);
   for (std::size_t i = 0; i < batch.size(); ++i)
     batch[i].done(std::move(results[i]));
+}
+
+void fact_writer::wait_fanned_out(std::vector<append_result>& results,
+                                  std::chrono::steady_clock::time_point started) {
+  std::uint64_t needed = 0;
+  for (auto const& r : results)
+    if (r.what == append_result::outcome::created || r.what == append_result::outcome::replayed)
+      needed = std::max(needed, r.stored.seq);
+  // The POST's answer is due within the timeout of when the batch began, but a fact the log took
+  // at the last moment still gets a moment to come back.
+  auto const deadline = std::max(started + fan_out_timeout_,
+                                 std::chrono::steady_clock::now() + std::chrono::milliseconds(500));
+  std::unique_lock lock(fanned_mutex_);
+  if (fanned_wake_.wait_until(lock, deadline, [&] { return fanned_seq_ >= needed; })) return;
+  auto const reached = fanned_seq_;
+  lock.unlock();
+  spdlog::warn("[writer] the log stored up to {} but only {} came back within {} ms", needed,
+               reached, fan_out_timeout_.count());
+  // Stored, but not here yet: a 201 now would break its promise. The client's retry with the
+  // same Idempotency-Key finds the fact.
+  for (auto& r : results)
+    if ((r.what == append_result::outcome::created || r.what == append_result::outcome::replayed) &&
+        r.stored.seq > reached)
+      r = {append_result::outcome::unavailable, {}};
 }
 
 }  // namespace facts

@@ -43,7 +43,7 @@ void metrics::request_answered(std::string_view route, unsigned status) {
   ++requests_[{std::string(route), status}];
 }
 
-std::string metrics::prometheus_text(hub_figures const& hub) const {
+std::string metrics::prometheus_text(hub_figures const& hub, log_figures const& log) const {
   std::string out;
   auto metric = [&](char const* name, char const* type, char const* help) {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
@@ -85,6 +85,16 @@ std::string metrics::prometheus_text(hub_figures const& hub) const {
   out += fmt::format("factsd_publish_to_write_seconds_bucket{{le=\"+Inf\"}} {}\n", cumulative);
   out += fmt::format("factsd_publish_to_write_seconds_sum {}\n", latency_sum_ns_.load() / 1e9);
   out += fmt::format("factsd_publish_to_write_seconds_count {}\n", cumulative);
+  metric("factsd_log_last_seq", "gauge", "The log's newest seq as this instance knows it.");
+  out += fmt::format("factsd_log_last_seq {}\n", log.last_seq);
+  metric("factsd_log_lag", "gauge", "Facts the log has that this instance has not fanned out.");
+  out += fmt::format("factsd_log_lag {}\n", log.lag);
+  metric("factsd_publish_outcomes_total", "counter",
+         "POSTed facts by what the shared log answered (nats:// stores; 0 otherwise).");
+  out += fmt::format("factsd_publish_outcomes_total{{outcome=\"acked\"}} {}\n", log.acked);
+  out += fmt::format("factsd_publish_outcomes_total{{outcome=\"duplicate\"}} {}\n", log.duplicate);
+  out += fmt::format("factsd_publish_outcomes_total{{outcome=\"timeout\"}} {}\n", log.timeout);
+  out += fmt::format("factsd_publish_outcomes_total{{outcome=\"no_quorum\"}} {}\n", log.no_quorum);
   return out;
 }
 

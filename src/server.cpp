@@ -39,22 +39,30 @@ void raise_open_file_limit() {
 
 server::server(config cfg)
     : cfg_(std::move(cfg)),
-      store_(make_store(cfg_.store_url, cfg_.sync)),
+      store_(make_store(cfg_.store_url, {cfg_.sync, cfg_.connect_timeout, cfg_.publish_timeout})),
       hub_(std::make_unique<broadcaster>(store_->read_latest(cfg_.replay_limit), cfg_.replay_limit,
                                          store_.get())),
-      writer_(std::make_unique<fact_writer>(*store_, *hub_)),
+      writer_(std::make_unique<fact_writer>(*store_, *hub_, cfg_.publish_timeout)),
       cors_(cfg_.cors_origins),
       files_(cfg_.web_root),
       session_ctx_(std::make_unique<http::session_context>(
           http::session_context{{cors_, files_, *hub_, *store_, std::chrono::steady_clock::now(),
-                                 cfg_.publish_token, cfg_.limits, stats_},
+                                 cfg_.publish_token, cfg_.limits, stats_, cfg_.max_lag},
                                 *hub_,
                                 *writer_,
                                 cfg_.limits,
                                 cfg_.retry,
                                 stats_,
-                                requests_in_flight_})) {
+                                requests_in_flight_,
+                                cfg_.publish_timeout})) {
   hub_->limit_clients(cfg_.limits.max_clients);
+  // The one road from the log to the streams, for every store: what this instance stores and
+  // what another stores on a shared log reach the broadcaster here, in seq order; the writer
+  // acknowledges a POST once its fact has come this way.
+  store_->follow(hub_->last_seq(), [this](std::vector<fact> const& batch) {
+    hub_->publish(batch);
+    writer_->fanned_out(batch.back().seq);
+  });
   std::vector<http::io_lane> lanes;
   for (unsigned i = 0; i < std::max(1u, cfg_.threads); ++i) {
     auto& worker = *workers_.emplace_back(std::make_unique<io_worker>());
@@ -140,6 +148,7 @@ void server::stop() {
   // Every POST already submitted is stored, fanned out and answered before the streams end;
   // one that arrives from now on is refused with 503 and not stored.
   writer_->stop();
+  store_->stop_following();
   hub_->shutdown();
   while ((hub_->client_count() > 0 || requests_in_flight_ > 0) &&
          std::chrono::steady_clock::now() < deadline)

@@ -25,6 +25,13 @@ struct config {
   std::string log_level = "info";
   std::string publish_token;  ///< empty: anyone may publish
   std::chrono::seconds shutdown_timeout{10};
+  /// nats:// stores: how long startup waits for NATS and the stream before giving up.
+  std::chrono::seconds connect_timeout{10};
+  /// How long a POST waits for the log's acknowledgement (and for the fact to come back through
+  /// the follower), and a Last-Event-ID the log has but this instance not yet, for it.
+  std::chrono::seconds publish_timeout{5};
+  /// /healthz answers 503 while this instance is more facts than this behind the log.
+  std::uint64_t max_lag = 1000;
   facts::limits limits;
 };
 

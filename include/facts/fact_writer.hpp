@@ -1,6 +1,8 @@
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -15,9 +17,11 @@ namespace facts {
 
 /**
  * Represents the single writer between POST handlers and the store. Facts submitted from any
- * thread are appended in batches (group commit) on the writer's own thread, then handed to the
- * broadcaster in seq order, then acknowledged. A fact is never seen by a stream before it is
- * stored, and never acknowledged before it is fanned out.
+ * thread are appended in batches (group commit) on the writer's own thread, then acknowledged
+ * once the log's follower (see fact_store::follow) has fanned them out here: the writer never
+ * publishes itself, so a fact posted here and one posted on another instance take one road. A
+ * fact is never seen by a stream before it is stored, and never acknowledged before it is
+ * fanned out.
  */
 class fact_writer {
  public:
@@ -25,7 +29,10 @@ class fact_writer {
   /// failed or the writer is stopped (nothing was stored).
   using completion = std::function<void(std::optional<append_result>)>;
 
-  fact_writer(fact_store& store, broadcaster& hub);
+  /// `fan_out_timeout`: how long a stored fact may take to come back through the follower
+  /// before its POST answers `unavailable` (a local store's follower runs inside append()).
+  fact_writer(fact_store& store, broadcaster& hub,
+              std::chrono::milliseconds fan_out_timeout = std::chrono::seconds(5));
   ~fact_writer();
 
   fact_writer(fact_writer const&) = delete;
@@ -37,6 +44,10 @@ class fact_writer {
   /// Stores and acknowledges everything already submitted, then ends the thread.
   void stop();
 
+  /// From the follower, after the broadcaster published up to `seq`: wakes the acknowledgements
+  /// waiting for it.
+  void fanned_out(std::uint64_t seq);
+
  private:
   struct pending {
     append_request request;
@@ -45,6 +56,8 @@ class fact_writer {
 
   void run();
   void commit(std::vector<pending>& batch);
+  void wait_fanned_out(std::vector<append_result>& results,
+                       std::chrono::steady_clock::time_point started);
 
   fact_store& store_;
   broadcaster& hub_;
@@ -52,6 +65,10 @@ class fact_writer {
   std::condition_variable wake_;  // signalled on submit and stop
   std::vector<pending> queue_;
   bool stopping_ = false;
+  std::chrono::milliseconds fan_out_timeout_;
+  std::mutex fanned_mutex_;              // guards fanned_seq_
+  std::condition_variable fanned_wake_;  // signalled by fanned_out()
+  std::uint64_t fanned_seq_ = 0;
   std::thread thread_;  // last: starts after the members it uses exist
 };
 

@@ -60,8 +60,15 @@ class metrics {
     std::uint64_t snapshots_built = 0;
   };
 
+  /// What the store knows of the log, for prometheus_text().
+  struct log_figures {
+    std::uint64_t last_seq = 0;  ///< the log's newest seq as this instance knows it
+    std::uint64_t lag = 0;       ///< how far this instance's streams are behind it
+    std::uint64_t acked = 0, duplicate = 0, timeout = 0, no_quorum = 0;  ///< publish outcomes
+  };
+
   /// The Prometheus exposition of every counter.
-  std::string prometheus_text(hub_figures const& hub) const;
+  std::string prometheus_text(hub_figures const& hub, log_figures const& log) const;
 
  private:
   std::atomic<std::uint64_t> facts_published_{0};

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <charconv>
+
 namespace facts::http {
 
 namespace {
@@ -147,7 +149,28 @@ void http_session::open_stream(response header) {
   auto const last_id = req_.find("Last-Event-ID");
   std::optional<std::string> id;
   if (last_id != req_.end()) id = std::string(last_id->value());
-  streams_.open(stream_.release_socket(), stream_header_bytes(header), ctx_.retry, id);
+  wait_then_open(stream_header_bytes(header), std::move(id),
+                 std::chrono::steady_clock::now() + ctx_.catch_up_wait);
+}
+
+void http_session::wait_then_open(std::string head, std::optional<std::string> id,
+                                  std::chrono::steady_clock::time_point deadline) {
+  // Resume anywhere: an id this instance has not fanned out yet but the shared log has (it
+  // lags the instance the client came from) is waited for, with a timer, never blocking the
+  // thread; an id beyond the log's newest is a reset, as before.
+  std::uint64_t wanted = 0;
+  if (id) {
+    auto [end, ec] = std::from_chars(id->data(), id->data() + id->size(), wanted);
+    if (ec != std::errc{} || end != id->data() + id->size()) wanted = 0;
+  }
+  bool const behind = wanted > ctx_.hub.last_seq() && wanted <= ctx_.routes.store.last_seq();
+  if (!behind || std::chrono::steady_clock::now() >= deadline)
+    return streams_.open(stream_.release_socket(), std::move(head), ctx_.retry, id);
+  catch_up_timer_.emplace(stream_.get_executor(), std::chrono::milliseconds(20));
+  catch_up_timer_->async_wait([self = shared_from_this(), head = std::move(head),
+                               id = std::move(id), deadline](beast::error_code) mutable {
+    self->wait_then_open(std::move(head), std::move(id), deadline);
+  });
 }
 
 void http_session::retry_later(response header) {

@@ -177,13 +177,35 @@ route_decision status(request const& req, route_context const& ctx) {
   auto const uptime = std::chrono::duration_cast<std::chrono::seconds>(
       std::chrono::steady_clock::now() - ctx.started);
   // Spaced like the tutorial prints it; still one line of plain JSON.
-  std::string body = "{\"clients\": " + std::to_string(ctx.hub.client_count()) +
-                     ", \"facts\": " + std::to_string(ctx.store.count()) +
-                     ", \"last_id\": " + std::to_string(ctx.hub.last_seq()) + ", \"lagging\": " +
-                     std::to_string(std::max<std::int64_t>(0, ctx.stats.lagging())) +
-                     ", \"uptime_seconds\": " + std::to_string(uptime.count()) + "}";
+  std::string body =
+      "{\"clients\": " + std::to_string(ctx.hub.client_count()) +
+      ", \"facts\": " + std::to_string(ctx.store.count()) +
+      ", \"last_id\": " + std::to_string(ctx.hub.last_seq()) +
+      ", \"log_last_id\": " + std::to_string(ctx.store.health().last_seq) +
+      ", \"lagging\": " + std::to_string(std::max<std::int64_t>(0, ctx.stats.lagging())) +
+      ", \"uptime_seconds\": " + std::to_string(uptime.count()) + "}";
   return respond(
       make_response(bhttp::status::ok, req, ctx.cors, "application/json", std::move(body)));
+}
+
+// A load balancer takes an instance out while it cannot reach the log or lags it too far.
+route_decision healthz(request const& req, route_context const& ctx) {
+  auto const log = ctx.store.health();
+  auto const last = ctx.hub.last_seq();
+  auto const lag = log.last_seq > last ? log.last_seq - last : 0;
+  std::string error;
+  if (!log.reachable)
+    error = "the log is unreachable: " + log.error;
+  else if (lag > ctx.max_lag)
+    error = "this instance lags the log by " + std::to_string(lag) + " facts (--max-lag " +
+            std::to_string(ctx.max_lag) + ")";
+  if (error.empty())
+    return respond(make_response(bhttp::status::ok, req, ctx.cors, "application/json",
+                                 "{\"status\": \"ok\"}"));
+  nlohmann::json const body = {{"status", "unavailable"}, {"error", error}};
+  return respond(
+      make_response(bhttp::status::service_unavailable, req, ctx.cors, "application/json",
+                    body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
 }
 
 route_decision static_file(request const& req, route_context const& ctx) {
@@ -236,6 +258,11 @@ response publish_answer(std::optional<append_result> const& result, request_head
   if (result->what == append_result::outcome::conflict)
     return error_response(bhttp::status::conflict,
                           "Idempotency-Key was already used with a different fact", req, cors);
+  if (result->what == append_result::outcome::unavailable)
+    return error_response(bhttp::status::service_unavailable,
+                          "the log did not acknowledge the fact in time (--publish-timeout); it "
+                          "may still be stored: retry with the same Idempotency-Key",
+                          req, cors);
   auto const& f = result->stored;
   auto res = make_response(bhttp::status::created, req, cors, "application/json", f.json);
   res.set(bhttp::field::location, "/facts/" + std::to_string(f.seq));
@@ -274,12 +301,14 @@ route_decision route_by_path(request const& req, route_context const& ctx) {
   // Health and metrics answer even when the server is full: that is when they matter.
   if (path == "/healthz" || path == "/metrics") {
     if (!readable) return respond(method_not_allowed(req, ctx.cors, "GET, HEAD, OPTIONS"));
-    if (path == "/healthz")
-      return respond(make_response(bhttp::status::ok, req, ctx.cors, "application/json",
-                                   "{\"status\": \"ok\"}"));
+    if (path == "/healthz") return healthz(req, ctx);
+    auto const log = ctx.store.health();
+    auto const last = ctx.hub.last_seq();
     return respond(make_response(
         bhttp::status::ok, req, ctx.cors, "text/plain; version=0.0.4",
-        ctx.stats.prometheus_text({ctx.hub.client_count(), ctx.hub.snapshots_built()})));
+        ctx.stats.prometheus_text({ctx.hub.client_count(), ctx.hub.snapshots_built()},
+                                  {log.last_seq, log.last_seq > last ? log.last_seq - last : 0,
+                                   log.acked, log.duplicate, log.timeout, log.no_quorum})));
   }
   bool const full = ctx.hub.client_count() >= ctx.lim.max_clients;
   if (path == "/events") {

@@ -13,4 +13,36 @@ std::vector<fact> fact_store::append(std::vector<std::string> const& jsons) {
   return stored;
 }
 
+void fact_store::follow(std::uint64_t after, follower on_stored) {
+  // Whatever was stored after `after` before we were told (nothing, at startup) goes first.
+  for (auto missed = read_after(after, 10'000); !missed.empty();
+       missed = read_after(after, 10'000)) {
+    on_stored(missed);
+    after = missed.back().seq;
+  }
+  std::lock_guard lock(follow_mutex_);
+  on_stored_ = std::move(on_stored);
+}
+
+void fact_store::stop_following() {
+  std::lock_guard lock(follow_mutex_);
+  on_stored_ = nullptr;
+}
+
+log_health fact_store::health() const {
+  return {true, {}, last_seq()};
+}
+
+void fact_store::hand_to_follower(std::unique_lock<std::mutex>& store_lock,
+                                  std::vector<append_result> const& results) {
+  // Taken before the store lock is let go: the next append cannot overtake this one.
+  std::lock_guard order(follow_mutex_);
+  store_lock.unlock();
+  if (!on_stored_) return;
+  std::vector<fact> created;
+  for (auto const& r : results)
+    if (r.what == append_result::outcome::created) created.push_back(r.stored);
+  if (!created.empty()) on_stored_(created);
+}
+
 }  // namespace facts

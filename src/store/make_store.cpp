@@ -3,16 +3,24 @@
 #include <stdexcept>
 
 #include "facts/store/memory_store.hpp"
+#include "facts/store/nats_store.hpp"
+#include "facts/store/nats_url.hpp"
 #include "facts/store/sqlite_store.hpp"
 
 namespace facts {
 
-std::unique_ptr<fact_store> make_store(std::string const& url, sync_mode sync) {
+std::unique_ptr<fact_store> make_store(std::string const& url, store_settings const& settings) {
   if (url == "memory:") return std::make_unique<memory_store>();
   if (url.starts_with("sqlite:") && url.size() > 7)
-    return std::make_unique<sqlite_store>(url.substr(7), sync);
+    return std::make_unique<sqlite_store>(url.substr(7), settings.sync);
+  if (url.starts_with("nats:")) {
+    auto parsed = parse_nats_url(url);
+    if (!parsed.url) throw std::invalid_argument("--store: " + parsed.error);
+    return std::make_unique<nats_store>(nats_store::options{
+        std::move(*parsed.url), settings.connect_timeout, settings.publish_timeout});
+  }
   throw std::invalid_argument("--store: '" + url +
-                              "' is not a store URL (expected sqlite:PATH or memory:)");
+                              "' is not a store URL (expected sqlite:PATH, memory: or nats://)");
 }
 
 }  // namespace facts

@@ -5,12 +5,13 @@
 namespace facts {
 
 std::vector<append_result> memory_store::append(std::vector<append_request> const& requests) {
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
   auto const now = unix_now();
   auto plan = plan_append(requests, keys_, facts_.size(), now);
   for (auto const i : plan.created)
     facts_.push_back(plan.results[i].stored);
   commit_plan(plan, requests, keys_, now);
+  hand_to_follower(lock, plan.results);
   return std::move(plan.results);
 }
 

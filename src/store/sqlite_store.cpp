@@ -127,7 +127,7 @@ void sqlite_store::load_keys() {
 }
 
 std::vector<append_result> sqlite_store::append(std::vector<append_request> const& requests) {
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
   auto const now = unix_now();
   auto plan = plan_append(requests, keys_, last_seq_, now);
   if (plan.created.empty()) return std::move(plan.results);
@@ -172,6 +172,7 @@ std::vector<append_result> sqlite_store::append(std::vector<append_request> cons
   last_seq_ = plan.results[plan.created.back()].stored.seq;
   count_ += plan.created.size();
   commit_plan(plan, requests, keys_, now);
+  hand_to_follower(lock, plan.results);
   return std::move(plan.results);
 }
 

@@ -101,6 +101,9 @@ TEST_CASE("parse_config defaults") {
   CHECK(cfg.publish_token.empty());
   CHECK(cfg.log_level == "info");
   CHECK(cfg.limits.max_fact_bytes == 65536);
+  CHECK(cfg.connect_timeout == std::chrono::seconds(10));
+  CHECK(cfg.publish_timeout == std::chrono::seconds(5));
+  CHECK(cfg.max_lag == 1000);
 }
 
 TEST_CASE("parse_config reads each flag") {
@@ -143,6 +146,17 @@ TEST_CASE("parse_config reads each flag") {
     CHECK(parse_ok({"--store", "memory:"}).store_url == "memory:");
     CHECK(parse_ok({"--store", "sqlite:/var/lib/factsd/facts.db"}).store_url ==
           "sqlite:/var/lib/factsd/facts.db");
+  }
+  SECTION("--store nats://") {
+    CHECK(
+        parse_ok({"--store", "nats://127.0.0.1:4222,127.0.0.1:4223/facts?replicas=3"}).store_url ==
+        "nats://127.0.0.1:4222,127.0.0.1:4223/facts?replicas=3");
+  }
+  SECTION("--connect-timeout, --publish-timeout, --max-lag") {
+    CHECK(parse_ok({"--connect-timeout", "3"}).connect_timeout == std::chrono::seconds(3));
+    CHECK(parse_ok({"--publish-timeout", "1"}).publish_timeout == std::chrono::seconds(1));
+    CHECK(parse_ok({"--max-lag", "0"}).max_lag == 0);
+    CHECK(parse_ok({"--max-lag", "250"}).max_lag == 250);
   }
   SECTION("--sync") {
     CHECK(parse_ok({"--sync", "normal"}).sync == facts::sync_mode::normal);
@@ -197,6 +211,15 @@ TEST_CASE("parse_config reads FACTSD_<FLAG> from the environment") {
   SECTION("FACTSD_STORE") {
     scoped_env var("FACTSD_STORE", "memory:");
     CHECK(parse_ok({}).store_url == "memory:");
+  }
+  SECTION("FACTSD_PUBLISH_TIMEOUT, FACTSD_CONNECT_TIMEOUT, FACTSD_MAX_LAG") {
+    scoped_env publish("FACTSD_PUBLISH_TIMEOUT", "2");
+    scoped_env connect("FACTSD_CONNECT_TIMEOUT", "7");
+    scoped_env lag("FACTSD_MAX_LAG", "42");
+    auto const cfg = parse_ok({});
+    CHECK(cfg.publish_timeout == std::chrono::seconds(2));
+    CHECK(cfg.connect_timeout == std::chrono::seconds(7));
+    CHECK(cfg.max_lag == 42);
   }
   SECTION("FACTSD_MAX_FACT_BYTES") {
     scoped_env var("FACTSD_MAX_FACT_BYTES", "2048");
@@ -254,6 +277,13 @@ TEST_CASE("parse_config turns a bad flag or value into exit code 2 and one line"
       std::vector<char const*>{"--store", "redis://localhost"},
       std::vector<char const*>{"--store", "sqlite:"}, std::vector<char const*>{"--store", ""},
       std::vector<char const*>{"--sync", "sometimes"},
+      std::vector<char const*>{"--store", "nats://127.0.0.1:4222"},
+      std::vector<char const*>{"--store", "nats://127.0.0.1:4222/a.b"},
+      std::vector<char const*>{"--store", "nats://127.0.0.1:4222/facts?replicas=0"},
+      std::vector<char const*>{"--publish-timeout", "0"},
+      std::vector<char const*>{"--publish-timeout", "1.5"},
+      std::vector<char const*>{"--connect-timeout", "0"},
+      std::vector<char const*>{"--max-lag", "-1"},
       std::vector<char const*>{"--publish-token", "a\nb"},
       std::vector<char const*>{"--publish-token-file", "/no/such/file/for/factsd"});
   std::vector<char const*> argv{"factsd"};

@@ -22,6 +22,8 @@ struct session_context {
   metrics& stats;
   /// Requests read and not yet answered: shutdown waits for them to reach 0.
   std::atomic<std::size_t>& requests_in_flight;
+  /// Longest a Last-Event-ID the log has, but this instance not yet, waits for it.
+  std::chrono::milliseconds catch_up_wait{5000};
 };
 
 /**
@@ -44,6 +46,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void do_read_body();
   void on_read(beast::error_code ec, std::size_t bytes);
   void open_stream(response header);
+  void wait_then_open(std::string head, std::optional<std::string> id,
+                      std::chrono::steady_clock::time_point deadline);
   void retry_later(response header);
   void refuse(bhttp::status status, std::string const& message);
   void answer_done();
@@ -67,6 +71,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   bool answering_ = false;          // counted in requests_in_flight
   bool served_ = false;             // a request was answered: waits now get the idle timeout
   std::shared_ptr<std::string const> refused_stream_;  // the retry-later answer being written
+  std::optional<net::steady_timer> catch_up_timer_;    // a resume waiting for the log
 };
 
 }  // namespace facts::http

@@ -26,6 +26,7 @@ struct route_context {
   std::string const& publish_token;  ///< empty: anyone may publish
   limits const& lim;
   metrics const& stats;
+  std::uint64_t max_lag = 1000;  ///< /healthz answers 503 beyond it (--max-lag)
 };
 
 /** Represents what to do with one request; routing itself does no I/O. */

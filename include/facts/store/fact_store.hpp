@@ -2,6 +2,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -28,6 +30,9 @@ struct append_result {
     created,   ///< stored now under `stored.seq`
     replayed,  ///< the key was seen with the same body: `stored` is the fact stored then
     conflict,  ///< the key was seen with another body: nothing stored, `stored` is empty
+    /// the shared log did not acknowledge it in time (no quorum, unreachable): it may still be
+    /// stored, so the client retries with the same Idempotency-Key; `stored` is empty
+    unavailable,
   };
   outcome what = outcome::created;
   fact stored;
@@ -36,6 +41,18 @@ struct append_result {
 /// How long, and how many, Idempotency-Keys are remembered.
 inline constexpr std::int64_t idempotency_window_seconds = 24 * 60 * 60;
 inline constexpr std::size_t idempotency_max_keys = 100'000;
+
+/** Represents how the log looks from this instance, for /status, /healthz and /metrics. */
+struct log_health {
+  bool reachable = true;       ///< false: the log cannot be reached now
+  std::string error;           ///< why not, when not reachable
+  std::uint64_t last_seq = 0;  ///< the log's newest seq as this instance knows it
+  /// Publish attempts by what came back from the log (shared logs only; 0 for local stores).
+  std::uint64_t acked = 0, duplicate = 0, timeout = 0, no_quorum = 0;
+};
+
+/// Receives facts just stored, in seq order, each batch starting at the seq after the last one.
+using follower = std::function<void(std::vector<fact> const&)>;
 
 /**
  * Represents where facts live. Sequence numbers are assigned here: consecutive, starting at 1,
@@ -64,6 +81,28 @@ class fact_store {
 
   /// Stores facts without keys; returns them with their seqs.
   std::vector<fact> append(std::vector<std::string> const& jsons);
+
+  /// Starts handing every fact stored from now on, from seq `after + 1`, to `on_stored`, in
+  /// seq order, whichever instance stored it: the one road from the log to the streams. A local
+  /// store calls it from append(), on the appending thread, once committed; a shared log calls
+  /// it from its own thread. Called once, before the first append.
+  virtual void follow(std::uint64_t after, follower on_stored);
+
+  /// Stops calling the follower; when it returns, no call is running or will start.
+  virtual void stop_following();
+
+  /// The log as this instance sees it. A local store is its own log: always reachable.
+  virtual log_health health() const;
+
+ protected:
+  /// For local stores, at the end of append(): hands the created facts of `results` to the
+  /// follower outside `store_lock` (released here), yet in the order the appends committed.
+  void hand_to_follower(std::unique_lock<std::mutex>& store_lock,
+                        std::vector<append_result> const& results);
+
+ private:
+  std::mutex follow_mutex_;  // guards on_stored_; held while it runs, so calls stay in order
+  follower on_stored_;
 };
 
 }  // namespace facts

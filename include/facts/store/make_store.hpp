@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -8,11 +9,18 @@
 
 namespace facts {
 
+/** Represents what a store may need beyond its URL. */
+struct store_settings {
+  sync_mode sync = sync_mode::full;                   ///< sqlite: how hard to sync
+  std::chrono::milliseconds connect_timeout{10'000};  ///< nats: startup wait
+  std::chrono::milliseconds publish_timeout{5'000};   ///< nats: wait for an ack
+};
+
 /**
- * Opens the store a URL names, by scheme: `sqlite:PATH` or `memory:`. The one place that knows
- * every store. Throws std::invalid_argument for a URL we do not know and store_error when the
- * store cannot be opened.
+ * Opens the store a URL names, by scheme: `sqlite:PATH`, `memory:` or `nats://...`. The one
+ * place that knows every store. Throws std::invalid_argument for a URL we do not know and
+ * store_error when the store cannot be opened.
  */
-std::unique_ptr<fact_store> make_store(std::string const& url, sync_mode sync);
+std::unique_ptr<fact_store> make_store(std::string const& url, store_settings const& settings);
 
 }  // namespace facts

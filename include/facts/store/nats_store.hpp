@@ -1,0 +1,153 @@
+#pragma once
+
+#include <nats/nats.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "facts/store/fact_store.hpp"
+#include "facts/store/nats_url.hpp"
+
+namespace facts {
+
+/**
+ * Represents the shared log on a NATS JetStream stream: every factsd instance on the same stream
+ * appends to it and follows it, and a fact's id is its stream sequence number.
+ *
+ * nats.c runs its own threads; its callbacks here only record what came back and wake the
+ * thread waiting for it (append's caller, the writer) or hand facts to the follower. The one
+ * blocking thing a callback does is the follower itself (the broadcaster's publish, which only
+ * posts). Reads beyond the in-memory window of the newest facts ask JetStream, on the caller's
+ * thread.
+ */
+class nats_store final : public fact_store {
+ public:
+  struct options {
+    nats_url url;
+    std::chrono::milliseconds connect_timeout{10'000};
+    std::chrono::milliseconds publish_timeout{5'000};
+    std::size_t window = 100'000;  ///< newest facts followed, kept for reads without a round trip
+  };
+
+  /// Connects (waiting up to connect_timeout for NATS and JetStream), creates the stream when
+  /// missing. Throws store_error, with one line, when it cannot or the stream has another shape.
+  explicit nats_store(options opts);
+  ~nats_store() override;
+
+  nats_store(nats_store const&) = delete;
+  nats_store& operator=(nats_store const&) = delete;
+
+  using fact_store::append;
+  /// Publishes the batch with a Nats-Msg-Id each (the Idempotency-Key, or a random one), retries
+  /// what times out with the same id within publish_timeout, and answers each request.
+  std::vector<append_result> append(std::vector<append_request> const& requests) override;
+  std::vector<fact> read_after(std::uint64_t after, std::size_t max) const override;
+  std::vector<fact> read_latest(std::size_t max) const override;
+  /// The log's newest seq as far as this instance knows (acks, stream info, what it followed).
+  std::uint64_t last_seq() const override { return log_last_seq_.load(); }
+  std::uint64_t count() const override { return last_seq(); }  // dense seqs from 1
+  std::string describe() const override { return opts_.url.describe(); }
+
+  void follow(std::uint64_t after, follower on_stored) override;
+  void stop_following() override;
+  log_health health() const override;
+
+  /// The newest seq handed to the follower.
+  std::uint64_t followed_seq() const;
+
+ private:
+  /** Represents one request of a batch on its way to an acknowledgement. */
+  struct publish_slot;
+  /** Represents what nats.c's ack handler brought back for one message. */
+  struct ack_report {
+    natsMsg* msg = nullptr;  ///< ours again
+    bool ok = false;
+    std::uint64_t seq = 0;
+    bool duplicate = false;
+    natsStatus status = NATS_OK;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    std::string text;
+  };
+
+  // nats_store.cpp: connection, stream, reads, health.
+  void connect(std::chrono::steady_clock::time_point deadline);
+  void ensure_stream(std::chrono::steady_clock::time_point deadline);
+  std::vector<fact> fetch_range(std::uint64_t first, std::uint64_t last) const;
+  std::vector<fact> window_after(std::uint64_t after, std::size_t max) const;
+  std::optional<fact> fetch_one(std::uint64_t seq) const;
+  std::optional<fact> find_fact(std::uint64_t seq) const;  ///< the window, else JetStream
+  void note_log_seq(std::uint64_t seq);
+  void monitor();
+  void poll_stream_info();
+  static void on_disconnected(natsConnection* nc, void* closure);
+  static void on_reconnected(natsConnection* nc, void* closure);
+  static void on_async_error(natsConnection* nc, natsSubscription* sub, natsStatus err,
+                             void* closure);
+
+  // nats_publish.cpp: append.
+  void send(std::size_t index, publish_slot& slot, std::chrono::steady_clock::time_point deadline);
+  void take_reports(std::vector<publish_slot>& slots);
+  append_result answer(publish_slot const& slot, append_request const& request);
+  static void on_ack(jsCtx* js, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure);
+
+  // nats_follow.cpp: the ordered consumer that feeds the follower.
+  void subscribe_from(std::uint64_t first);
+  void unsubscribe_locked(std::vector<natsSubscription*>& retired);
+  void check_follow_stall();
+  static void on_message(natsConnection* nc, natsSubscription* sub, natsMsg* msg, void* closure);
+  static void on_subscription_done(void* closure);
+  void take_message(natsSubscription* sub, fact f);
+
+  options opts_;
+  std::string subject_;
+  natsOptions* nats_opts_ = nullptr;
+  natsConnection* conn_ = nullptr;
+  jsCtx* js_ = nullptr;
+
+  std::atomic<std::uint64_t> log_last_seq_{0};
+  std::atomic<bool> connected_{false};
+  std::atomic<bool> reconnected_{false};  // the follower starts a fresh consumer
+
+  // Publishing: the writer thread waits, nats.c's reply thread reports.
+  std::mutex publish_mutex_;  // guards in_flight_ and reports_
+  std::condition_variable publish_wake_;
+  std::unordered_map<natsMsg*, std::size_t> in_flight_;  // message -> slot of the current batch
+  std::vector<std::pair<std::size_t, ack_report>> reports_;
+  std::atomic<std::uint64_t> acked_{0}, duplicates_{0}, timeouts_{0}, no_quorum_{0};
+
+  // Following: nats.c's delivery thread of the current subscription hands facts on.
+  mutable std::mutex follow_mutex_;  // guards everything down to subscriptions_live_
+  follower on_stored_;
+  natsSubscription* subscription_ = nullptr;  // the current ordered consumer; null: none
+  std::uint64_t followed_ = 0;                // newest seq handed on (or the startup point)
+  std::vector<fact> batch_;                   // followed, not yet handed on
+  bool resubscribe_ = false;                  // a gap was seen: start again after followed_
+  std::chrono::steady_clock::time_point last_progress_;
+  std::condition_variable subscriptions_done_;
+  int subscriptions_live_ = 0;  // subscriptions whose delivery thread may still call us
+
+  // The newest facts followed (or read at startup), consecutive, for reads without NATS.
+  mutable std::mutex window_mutex_;
+  mutable std::deque<fact> window_;  // read_latest() seeds it at startup
+
+  // Health: the monitor polls stream info.
+  mutable std::mutex health_mutex_;  // guards the two below
+  std::chrono::steady_clock::time_point last_info_ok_;
+  std::string last_error_;
+
+  std::mutex monitor_mutex_;  // guards stopping_
+  std::condition_variable monitor_wake_;
+  bool stopping_ = false;
+  std::thread monitor_;  // last: started once everything it reads exists
+};
+
+}  // namespace facts

@@ -1,0 +1,30 @@
+#pragma once
+
+#include <nats/nats.h>
+
+#include <cstdint>
+#include <string>
+
+#include "facts/store/nats_url.hpp"
+
+namespace facts {
+
+/// How long JetStream remembers a Nats-Msg-Id (our Idempotency-Key): the 24 hours keys live.
+inline constexpr std::int64_t nats_duplicate_window_ns = 24LL * 60 * 60 * 1'000'000'000;
+
+/**
+ * Represents the one JetStream stream shape factsd runs on: one subject, file storage, the URL's
+ * replicas, no deletes, purges or limits (so seqs stay dense and are fact ids), a 24-hour
+ * duplicate window and direct gets. The config's strings point into `url`: keep it alive.
+ */
+void fill_stream_config(jsStreamConfig& cfg, nats_url const& url, char const** subject);
+
+/**
+ * What makes an existing stream unfit, in one line naming each difference ("" when it fits).
+ * Anything that could let seqs skip (limits, deletes, purges, other subjects) or weaken what an
+ * acknowledgement means (storage, replicas) is refused rather than adjusted: changing a stream
+ * in use is the operator's decision, not ours.
+ */
+std::string stream_shape_difference(jsStreamConfig const& have, nats_url const& want);
+
+}  // namespace facts

@@ -1,0 +1,176 @@
+// nats_store's following: an ordered push consumer from the seq after the last one handed on,
+// checked seq by seq, and started again (with a new consumer) when it skips or stalls.
+#include <spdlog/spdlog.h>
+
+#include "facts/store/nats_store.hpp"
+
+namespace facts {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+// Behind the log and nothing came for this long: the consumer is stuck (2.9.10 may place an R1
+// consumer on a dead peer), so a new one takes over. nats.c's own reset needs two missed 5 s
+// heartbeats; a POST waiting for its fact to come back cannot wait that long.
+constexpr auto stall_after = std::chrono::seconds(2);
+
+// Most facts handed on at once; a burst is otherwise handed on when nothing more is queued.
+constexpr std::size_t max_hand_on = 256;
+
+}  // namespace
+
+void nats_store::follow(std::uint64_t after, follower on_stored) {
+  {
+    std::lock_guard lock(follow_mutex_);
+    on_stored_ = std::move(on_stored);
+    followed_ = after;
+    last_progress_ = clock::now();
+  }
+  note_log_seq(after);
+  subscribe_from(after + 1);
+}
+
+void nats_store::stop_following() {
+  std::vector<natsSubscription*> retired;
+  {
+    std::lock_guard lock(follow_mutex_);
+    on_stored_ = nullptr;
+    unsubscribe_locked(retired);
+  }
+  for (auto* sub : retired) {
+    natsSubscription_Unsubscribe(sub);
+    natsSubscription_Destroy(sub);
+  }
+}
+
+std::uint64_t nats_store::followed_seq() const {
+  std::lock_guard lock(follow_mutex_);
+  return followed_;
+}
+
+void nats_store::subscribe_from(std::uint64_t first) {
+  jsSubOptions sub_opts;
+  jsSubOptions_Init(&sub_opts);
+  sub_opts.Stream = opts_.url.stream.c_str();
+  sub_opts.Ordered = true;
+  sub_opts.Config.DeliverPolicy = js_DeliverByStartSequence;
+  sub_opts.Config.OptStartSeq = first;
+  jsOptions call;
+  jsOptions_Init(&call);
+  call.Wait = 2000;
+  // Held while the consumer is created, so its first messages wait until it is the current one.
+  std::lock_guard lock(follow_mutex_);
+  if (!on_stored_ || subscription_ != nullptr) return;
+  natsSubscription* sub = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s =
+      js_Subscribe(&sub, js_, subject_.c_str(), &on_message, this, &call, &sub_opts, &code);
+  if (s != NATS_OK) {
+    spdlog::warn("[nats] cannot follow {} from {} yet: {}", opts_.url.stream, first,
+                 natsStatus_GetText(s));
+    return;  // the monitor tries again
+  }
+  // Flow control bounds what is queued; a limit here would drop facts and force a restart.
+  natsSubscription_SetPendingLimits(sub, -1, -1);
+  natsSubscription_SetOnCompleteCB(sub, &on_subscription_done, this);
+  subscription_ = sub;
+  ++subscriptions_live_;
+  last_progress_ = clock::now();
+  spdlog::debug("[nats] following {} from {}", opts_.url.stream, first);
+}
+
+void nats_store::unsubscribe_locked(std::vector<natsSubscription*>& retired) {
+  if (!batch_.empty() && on_stored_) on_stored_(batch_);
+  batch_.clear();
+  if (subscription_ != nullptr) retired.push_back(subscription_);
+  subscription_ = nullptr;
+}
+
+void nats_store::check_follow_stall() {
+  std::vector<natsSubscription*> retired;
+  std::uint64_t from = 0;
+  {
+    std::lock_guard lock(follow_mutex_);
+    if (!on_stored_) return;
+    auto const now = clock::now();
+    if (reconnected_.exchange(false)) resubscribe_ = true;
+    bool const behind = last_seq() > followed_;
+    if (!behind && !resubscribe_ && subscription_ != nullptr) {
+      last_progress_ = now;  // caught up: a stall is counted from the next fact on
+      return;
+    }
+    bool const stalled = behind && now - last_progress_ > stall_after;
+    if (subscription_ != nullptr && !resubscribe_ && !stalled) return;
+    if (stalled && subscription_ != nullptr)
+      spdlog::warn("[nats] following {} stalled at {} while the log has {}: new consumer",
+                   opts_.url.stream, followed_, last_seq());
+    resubscribe_ = false;
+    unsubscribe_locked(retired);
+    from = followed_ + 1;
+  }
+  for (auto* sub : retired) {
+    natsSubscription_Unsubscribe(sub);
+    natsSubscription_Destroy(sub);
+  }
+  subscribe_from(from);
+}
+
+void nats_store::on_message(natsConnection*, natsSubscription* sub, natsMsg* msg, void* closure) {
+  auto* self = static_cast<nats_store*>(closure);
+  jsMsgMetaData* meta = nullptr;
+  if (natsMsg_GetMetaData(&meta, msg) != NATS_OK) {
+    spdlog::error("[nats] a message without JetStream metadata on {}", self->subject_);
+    natsMsg_Destroy(msg);
+    return;
+  }
+  auto const seq = meta->Sequence.Stream;
+  jsMsgMetaData_Destroy(meta);
+  auto const* data = natsMsg_GetData(msg);
+  fact f{seq, std::string(data == nullptr ? "" : data,
+                          static_cast<std::size_t>(natsMsg_GetDataLength(msg)))};
+  natsMsg_Destroy(msg);
+  self->take_message(sub, std::move(f));
+}
+
+void nats_store::take_message(natsSubscription* sub, fact f) {
+  std::lock_guard lock(follow_mutex_);
+  if (sub != subscription_ || !on_stored_) return;  // a consumer we already left
+  if (f.seq <= followed_) return;                   // before where we are: seen already
+  if (f.seq != followed_ + 1) {
+    spdlog::error(
+        "[nats] stream {} skipped from {} to {}: fact ids must be dense; following "
+        "again from {}",
+        opts_.url.stream, followed_, f.seq, followed_ + 1);
+    resubscribe_ = true;  // the monitor starts a new consumer within its next tick
+    return;
+  }
+  followed_ = f.seq;
+  last_progress_ = clock::now();
+  note_log_seq(f.seq);
+  {
+    // In the window before any stream has it: a client's GET /facts/<id> after its 201 finds it.
+    std::lock_guard window_lock(window_mutex_);
+    if (!window_.empty() && window_.back().seq + 1 != f.seq) window_.clear();
+    window_.push_back(f);
+    while (window_.size() > opts_.window)
+      window_.pop_front();
+  }
+  batch_.push_back(std::move(f));
+  int queued = 0;
+  natsSubscription_GetPending(sub, &queued, nullptr);
+  if (queued > 0 && batch_.size() < max_hand_on) return;  // more is right behind: one frame
+  on_stored_(batch_);
+  batch_.clear();
+}
+
+void nats_store::on_subscription_done(void* closure) {
+  auto* self = static_cast<nats_store*>(closure);
+  {
+    std::lock_guard lock(self->follow_mutex_);
+    --self->subscriptions_live_;
+  }
+  self->subscriptions_done_.notify_all();
+}
+
+}  // namespace facts
