@@ -18,9 +18,8 @@ namespace facts::test {
 /// The flags of the scale-out tests: short bounds, so that the failures the tests provoke
 /// resolve within seconds, and one heartbeat a second to count.
 inline std::vector<std::string> nats_test_flags(std::vector<std::string> more = {}) {
-  std::vector<std::string> flags{"--threads",         "2",   "--heartbeat",       "1",
-                                 "--publish-timeout", "2",   "--connect-timeout", "10",
-                                 "--log-level",       "warn"};
+  std::vector<std::string> flags{"--threads",         "2", "--heartbeat",       "1",
+                                 "--publish-timeout", "2", "--connect-timeout", "10"};
   flags.insert(flags.end(), more.begin(), more.end());
   return flags;
 }
