@@ -96,6 +96,7 @@ std::vector<append_result> nats_store::append(std::vector<append_request> const&
     std::lock_guard lock(publish_mutex_);
     in_flight_.clear();
   }
+  take_reports(slots);  // what came back meanwhile: its message is ours again
   for (std::size_t i = 0; i < slots.size(); ++i) {
     results.push_back(answer(slots[i], requests[i]));
     if (!slots[i].in_flight) natsMsg_Destroy(slots[i].msg);

@@ -17,9 +17,15 @@ constexpr auto poll_interval = std::chrono::milliseconds(500);
 constexpr auto connect_retry = std::chrono::milliseconds(250);
 constexpr std::int64_t max_fetch_batch = 1000;
 
+// nats.c's last error on this thread, without its "(conn.c:2088): " source position.
 std::string nats_error(natsStatus status) {
   char const* last = nats_GetLastError(nullptr);
-  return last != nullptr && *last != '\0' ? std::string(last) : natsStatus_GetText(status);
+  if (last == nullptr || *last == '\0') return natsStatus_GetText(status);
+  std::string text(last);
+  if (text.starts_with('(')) {
+    if (auto const end = text.find("): "); end != std::string::npos) text.erase(0, end + 3);
+  }
+  return text;
 }
 
 [[noreturn]] void fail(nats_url const& url, std::string const& why) {
@@ -47,9 +53,7 @@ nats_store::nats_store(options opts) : opts_(std::move(opts)), subject_(opts_.ur
     connect(deadline);
     ensure_stream(deadline);
   } catch (...) {
-    jsCtx_Destroy(js_);
-    natsConnection_Destroy(conn_);
-    natsOptions_Destroy(nats_opts_);
+    close_connection();
     throw;
   }
   last_info_ok_ = clock::now();
@@ -76,10 +80,29 @@ nats_store::~nats_store() {
   jsPubOptions_Init(&wait);
   wait.MaxWait = opts_.publish_timeout.count() + 1000;
   js_PublishAsyncComplete(js_, &wait);
+  close_connection();
+}
+
+void nats_store::close_connection() {
+  closing_ = true;
   jsCtx_Destroy(js_);
-  natsConnection_Close(conn_);
+  js_ = nullptr;
+  if (conn_ != nullptr) {
+    natsConnection_Close(conn_);
+    std::unique_lock lock(closed_mutex_);
+    closed_wake_.wait_for(lock, std::chrono::seconds(5), [this] { return closed_; });
+  }
   natsConnection_Destroy(conn_);
+  conn_ = nullptr;
   natsOptions_Destroy(nats_opts_);
+  nats_opts_ = nullptr;
+}
+
+void nats_store::on_closed(natsConnection*, void* closure) {
+  auto* self = static_cast<nats_store*>(closure);
+  std::lock_guard lock(self->closed_mutex_);
+  self->closed_ = true;
+  self->closed_wake_.notify_all();
 }
 
 void nats_store::connect(clock::time_point deadline) {
@@ -102,6 +125,7 @@ void nats_store::connect(clock::time_point deadline) {
   if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(nats_opts_, 2);
   if (s == NATS_OK) s = natsOptions_SetTimeout(nats_opts_, 2000);
   if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(nats_opts_, &on_disconnected, this);
+  if (s == NATS_OK) s = natsOptions_SetClosedCB(nats_opts_, &on_closed, this);
   if (s == NATS_OK) s = natsOptions_SetReconnectedCB(nats_opts_, &on_reconnected, this);
   if (s == NATS_OK) s = natsOptions_SetErrorHandler(nats_opts_, &on_async_error, this);
   if (s != NATS_OK) fail(url, "cannot set up the NATS client: " + nats_error(s));
@@ -359,6 +383,7 @@ void nats_store::poll_stream_info() {
 void nats_store::on_disconnected(natsConnection*, void* closure) {
   auto* self = static_cast<nats_store*>(closure);
   self->connected_ = false;
+  if (self->closing_) return;
   spdlog::warn("[nats] disconnected from {}; reconnecting", self->describe());
 }
 

@@ -88,6 +88,8 @@ class nats_store final : public fact_store {
   void note_log_seq(std::uint64_t seq);
   void monitor();
   void poll_stream_info();
+  void close_connection();
+  static void on_closed(natsConnection* nc, void* closure);
   static void on_disconnected(natsConnection* nc, void* closure);
   static void on_reconnected(natsConnection* nc, void* closure);
   static void on_async_error(natsConnection* nc, natsSubscription* sub, natsStatus err,
@@ -116,6 +118,12 @@ class nats_store final : public fact_store {
   std::atomic<std::uint64_t> log_last_seq_{0};
   std::atomic<bool> connected_{false};
   std::atomic<bool> reconnected_{false};  // the follower starts a fresh consumer
+  std::atomic<bool> closing_{false};      // we close the connection: not worth a warning
+  // nats.c calls the connection's callbacks from its own thread, after Close returns; the
+  // closed callback comes last, and we wait for it before going away.
+  std::mutex closed_mutex_;
+  std::condition_variable closed_wake_;
+  bool closed_ = false;
 
   // Publishing: the writer thread waits, nats.c's reply thread reports.
   std::mutex publish_mutex_;  // guards in_flight_ and reports_
