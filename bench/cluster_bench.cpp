@@ -49,6 +49,7 @@ struct options {
   double seconds = 3;
   std::vector<std::size_t> publishers{1, 64};
   std::string records;
+  bool no_latency = false;
 };
 
 tcp::endpoint parse_endpoint(std::string const& host_port) {
@@ -351,6 +352,7 @@ int main(int argc, char** argv) {
   run->add_option("--publishers", opt.publishers, "throughput case: POSTs in flight")
       ->delimiter(',');
   run->add_option("--records", opt.records, "also append the record lines to this file");
+  run->add_flag("--no-latency", opt.no_latency, "only the throughput cases");
   std::vector<std::string> files;
   auto* table = app.add_subcommand("table", "print the table from record files");
   table->add_option("records", files)->required();
@@ -359,7 +361,7 @@ int main(int argc, char** argv) {
     if (*table) return print_table(files);
     loadgen::raise_open_file_limit();
     loadgen::now_us();  // fix the clock's epoch before anything is stamped
-    bool const ok = run_latency(opt);
+    bool const ok = opt.no_latency || run_latency(opt);
     std::uint64_t first_seq = opt.paced_facts;
     for (auto const n : opt.publishers) {
       run_throughput(opt, n, first_seq);
