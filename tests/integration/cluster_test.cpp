@@ -190,6 +190,8 @@ TEST_CASE("SIGKILL of one factsd under load: its streams resume on another insta
 
   publish_load load(ports_of(all), {.publishers = 16, .facts = 900, .tag = "s2", .pause = 5ms});
   REQUIRE(eventually([&] { return load.acked() >= 200; }, 60s));
+  auto const killed_port = all[2]->port();
+  auto const acked_at_kill = load.acked();
   all[2]->kill_hard();
   auto& orphans = *streams[2];
   CHECK(eventually([&] { return orphans.ended() == streams_per_instance; }, 10s));
@@ -208,6 +210,14 @@ TEST_CASE("SIGKILL of one factsd under load: its streams resume on another insta
         std::make_unique<fact_fleet>(all[turn++ % 2]->port(), members.size(), last_id);
 
   load.wait();
+  // The kill came under load: facts were still to come, and some went to the dead instance
+  // (no answer) before their publisher tried another with the same key.
+  CHECK(acked_at_kill < load.facts().size());
+  std::size_t unanswered = 0;
+  for (auto const& f : load.facts())
+    for (auto const& a : f.attempts)
+      if (a.port == killed_port && a.status == 0) ++unanswered;
+  CHECK(unanswered > 0);
   auto const infos = acknowledged_infos(load);
   drain(*streams[0], infos.size());
   drain(*streams[1], infos.size());
@@ -255,8 +265,10 @@ TEST_CASE("SIGKILL of the stream's NATS leader under load: 201 or 503 in time, t
                                     .give_up_after = 90s});
   REQUIRE(eventually([&] { return load.acked() >= 100; }, 60s));
   auto const killed_at = steady_clock::now();
+  auto const acked_at_kill = load.acked();
   nats.node(*leader).kill_hard();
   load.wait();
+  CHECK(acked_at_kill < load.facts().size());  // the kill came under load
 
   // Every attempt was answered, 201 or a JSON 503, within the bound.
   std::size_t attempts = 0, late = 0, other = 0, unavailable = 0;
