@@ -53,12 +53,14 @@ server::server(config cfg)
                                 cfg_.limits,
                                 cfg_.retry,
                                 stats_,
-                                requests_in_flight_})) {
+                                requests_in_flight_})),
+      reader_(std::make_unique<catch_up_reader>(*store_)) {
   hub_->limit_clients(cfg_.limits.max_clients);
   std::vector<http::io_lane> lanes;
   for (unsigned i = 0; i < std::max(1u, cfg_.threads); ++i) {
     auto& worker = *workers_.emplace_back(std::make_unique<io_worker>());
-    worker.streams = std::make_shared<http::stream_group>(worker.ioc, *hub_, cfg_.limits, stats_);
+    worker.streams =
+        std::make_shared<http::stream_group>(worker.ioc, *hub_, *reader_, cfg_.limits, stats_);
     hub_->attach(worker.streams);
     lanes.push_back({worker.ioc, *worker.streams});
   }

@@ -151,7 +151,7 @@ route_decision facts_page(request const& req, route_context const& ctx) {
                                     "limit must be a number from 1 to 1000", req, ctx.cors));
     limit = std::min<std::uint64_t>(*value, max_page_facts);
   }
-  auto const page = ctx.store.read_after(after, limit);
+  auto const page = ctx.store.read_bounded(after, limit, max_page_bytes);
   std::string body = "{\"facts\": [";
   for (auto const& f : page) {
     if (&f != &page.front()) body += ", ";
@@ -274,9 +274,14 @@ route_decision route_by_path(request const& req, route_context const& ctx) {
   // Health and metrics answer even when the server is full: that is when they matter.
   if (path == "/healthz" || path == "/metrics") {
     if (!readable) return respond(method_not_allowed(req, ctx.cors, "GET, HEAD, OPTIONS"));
-    if (path == "/healthz")
+    if (path == "/healthz") {
+      // A store that can take no more facts (its file was deleted) makes the daemon unhealthy:
+      // a supervisor or load balancer should know before a publisher finds out.
+      if (auto const why = ctx.store.problem(); !why.empty())
+        return respond(error_response(bhttp::status::service_unavailable, why, req, ctx.cors));
       return respond(make_response(bhttp::status::ok, req, ctx.cors, "application/json",
                                    "{\"status\": \"ok\"}"));
+    }
     return respond(make_response(
         bhttp::status::ok, req, ctx.cors, "text/plain; version=0.0.4",
         ctx.stats.prometheus_text({ctx.hub.client_count(), ctx.hub.snapshots_built()})));
