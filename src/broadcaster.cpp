@@ -5,6 +5,13 @@
 
 namespace facts {
 
+namespace {
+
+// Most bytes of fact JSON in a resume's own snapshot; see admit_locked().
+constexpr std::size_t resume_snapshot_bytes = 64 * 1024;
+
+}  // namespace
+
 resume_point parse_last_event_id(std::optional<std::string_view> header, std::uint64_t last_seq) {
   if (!header) return {0, false};
   std::uint64_t id = 0;
@@ -75,14 +82,17 @@ broadcaster::admission broadcaster::admit_locked(std::optional<std::string_view>
   auto const window_start = window.empty() ? a.seq + 1 : window.first_seq();
   // Without a store to read from, every snapshot is built whole, whatever its size.
   bool const can_catch_up = history_ != nullptr;
-  auto const too_big = [&](std::uint64_t first) {
-    return can_catch_up && window.bytes_from(first) > snapshot_bytes_;
+  auto const too_big = [&](std::uint64_t first, std::size_t bound) {
+    return can_catch_up && window.bytes_from(first) > bound;
   };
   a.reset = from.reset;
   if (!from.reset && from.after != 0) {
     a.after = from.after;
     bool const in_window = from.after + 1 >= window_start;
-    if (in_window && !too_big(from.after + 1)) {
+    // A resume's snapshot is its own (shared only with the same id), so it is kept smaller than
+    // the new clients' one, which every join at a seq shares: a crowd of slow clients resuming
+    // from scattered ids holds 64 KiB each at most, and the rest comes in budgeted chunks.
+    if (in_window && !too_big(from.after + 1, std::min(snapshot_bytes_, resume_snapshot_bytes))) {
       a.what = admission::kind::resume;
       if (resume_seq_ == a.seq)
         if (auto it = resume_snapshots_.find(from.after); it != resume_snapshots_.end())
@@ -93,7 +103,7 @@ broadcaster::admission broadcaster::admit_locked(std::optional<std::string_view>
     if (in_window || (can_catch_up && window_start - 1 - from.after <= max_catch_up)) return a;
     a.reset = true;  // too far behind, or nowhere to read from: start over from the window
   }
-  if (too_big(window_start)) {
+  if (too_big(window_start, snapshot_bytes_)) {
     a.what = admission::kind::catch_up;
     a.after = window_start - 1;
     return a;

@@ -54,7 +54,8 @@ server::server(config cfg)
                                 cfg_.retry,
                                 stats_,
                                 requests_in_flight_})),
-      reader_(std::make_unique<catch_up_reader>(*store_)) {
+      reader_(std::make_unique<catch_up_reader>(*store_, catch_up_reader::default_chunk_bytes,
+                                                catch_up_reader::default_budget_bytes, 2)) {
   hub_->limit_clients(cfg_.limits.max_clients);
   std::vector<http::io_lane> lanes;
   for (unsigned i = 0; i < std::max(1u, cfg_.threads); ++i) {

@@ -323,11 +323,13 @@ void sqlite_store::run_checkpoints() {
     }
     // PASSIVE: copies what no reader still needs and never blocks the writer. Once it has
     // copied everything, the next commit starts the WAL over and cuts it to wal_size_limit.
-    int const rc = sqlite3_wal_checkpoint_v2(checkpoint_db_->getHandle(), nullptr,
-                                             SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-      spdlog::warn("[store] WAL checkpoint of {} failed: {}", path_,
-                   sqlite3_errmsg(checkpoint_db_->getHandle()));
+    // As a statement, not sqlite3_wal_checkpoint_v2(): a connection that has read nothing yet
+    // has not opened the WAL, and the call would do nothing at all.
+    try {
+      checkpoint_db_->execAndGet("PRAGMA wal_checkpoint(PASSIVE)");
+    } catch (SQLite::Exception const& e) {
+      spdlog::warn("[store] WAL checkpoint of {} failed: {}", path_, e.what());
+    }
   }
 }
 

@@ -1049,7 +1049,7 @@ TEST_CASE("durability: idempotency keys reloaded at start keep no fact bodies in
   ft::temp_dir dir;
   auto const db = dir / "facts.db";
   constexpr int keyed = 1200;
-  constexpr std::size_t fact_bytes = 64 * 1024;  // 1,200 of them: 79 MB of bodies
+  constexpr std::size_t fact_bytes = 60 * 1024;  // 1,200 of them: 74 MB of bodies
   {
     facts::sqlite_store store(db, facts::sync_mode::normal);
     for (int batch = 0; batch < keyed / 100; ++batch) {
@@ -1081,8 +1081,8 @@ TEST_CASE("durability: idempotency keys reloaded at start keep no fact bodies in
   };
   auto const empty_kib = rss_after_start(dir / "empty.db");
   auto const keyed_kib = rss_after_start(db);
-  INFO("RSS after start: empty store " << empty_kib << " KiB, 1,200 keyed 64 KiB facts "
+  INFO("RSS after start: empty store " << empty_kib << " KiB, 1,200 keyed 60 KiB facts "
                                        << keyed_kib << " KiB");
-  // The bodies are 76,800 KiB: what the keys hold must be far below that.
+  // The bodies are 72,000 KiB: what the keys hold must be far below that.
   CHECK(keyed_kib < empty_kib + 24 * 1024);
 }

@@ -4,10 +4,13 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
+#include "facts/broadcaster.hpp"
 #include "facts/catch_up_reader.hpp"
 #include "facts/fact_window.hpp"
 #include "facts/sse.hpp"
@@ -182,4 +185,36 @@ TEST_CASE("catch-up chunks alive stay within the reader's budget") {
       },
       10s));
   CHECK(within_budget);
+}
+
+TEST_CASE("a snapshot over its byte bound becomes a catch-up in chunks") {
+  facts::memory_store store;
+  fill(store, 100, 1000);  // 100,000 bytes of JSON, all in the window
+  auto const join = [&](std::size_t snapshot_bytes, std::optional<std::string_view> id) {
+    facts::broadcaster hub(store.read_latest(0), 0, &store, snapshot_bytes);
+    auto joined = hub.join(id);
+    REQUIRE(joined);
+    return *joined;
+  };
+  SECTION("a new client: the whole window just fits, or not") {
+    auto const fits = join(100'000, std::nullopt);
+    CHECK_FALSE(fits.catch_up_after);
+    CHECK(fits.snapshot->size() > 100'000);
+    auto const over = join(99'999, std::nullopt);
+    CHECK(over.catch_up_after == 0);
+    CHECK(*over.snapshot == facts::make_snapshot({}, 0, false));
+    CHECK(over.seq == 100);
+  }
+  SECTION("a resume: its own snapshot holds at most 64 KiB") {
+    auto const fits = join(1'000'000, "36");  // 64 facts: 64,000 bytes
+    CHECK_FALSE(fits.catch_up_after);
+    auto const over = join(1'000'000, "34");  // 66 facts: 66,000 bytes
+    CHECK(over.catch_up_after == 34);
+    CHECK(*over.snapshot == facts::make_snapshot({}, 34, false));
+  }
+  SECTION("a reset over the bound catches up from the window's start, as a reset") {
+    auto const over = join(99'999, "not-a-number");
+    CHECK(over.catch_up_after == 0);
+    CHECK(*over.snapshot == facts::make_snapshot({}, 0, true));
+  }
 }
