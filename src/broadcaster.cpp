@@ -64,8 +64,12 @@ std::optional<joined_stream> broadcaster::join(std::optional<std::string_view> l
   }
   // Outside the lock: serializing a snapshot of megabytes must not hold up publishes, other
   // joins or /status. The window `a` holds is the one of `a.seq`, and never changes.
-  joined_stream out{a.cached, a.seq, std::nullopt};
-  if (a.what == admission::kind::catch_up) out.catch_up_after = a.after;
+  joined_stream out{a.cached, a.seq, std::nullopt, false};
+  if (a.what == admission::kind::catch_up) {
+    out.catch_up_after = a.after;  // no snapshot here: the first chunk read is the array
+    out.reset = a.reset;
+    return out;
+  }
   if (!out.snapshot) {
     out.snapshot = build(a);
     remember(a, out.snapshot);
@@ -115,8 +119,6 @@ broadcaster::admission broadcaster::admit_locked(std::optional<std::string_view>
 }
 
 frame broadcaster::build(admission const& a) {
-  if (a.what == admission::kind::catch_up)  // an empty array: the facts follow as events
-    return std::make_shared<std::string const>(make_snapshot({}, a.after, a.reset));
   auto const first = a.what == admission::kind::resume
                          ? a.after + 1
                          : (a.window->empty() ? a.seq + 1 : a.window->first_seq());
@@ -125,7 +127,6 @@ frame broadcaster::build(admission const& a) {
 }
 
 void broadcaster::remember(admission const& a, frame const& built) {
-  if (a.what == admission::kind::catch_up) return;
   std::lock_guard lock(mutex_);
   // Two joins at one seq may both have built it; the first one kept serves every later join.
   if (last_seq_.load(std::memory_order_relaxed) != a.seq) return;  // already stale

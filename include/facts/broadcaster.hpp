@@ -33,12 +33,13 @@ resume_point parse_last_event_id(std::optional<std::string_view> header, std::ui
 
 /** Represents a stream let in by broadcaster::join(): what it sends first, and from where on. */
 struct joined_stream {
-  frame snapshot;         ///< the first event: an array, of the stored facts it lacks or of none
+  frame snapshot;         ///< the first event, an array of the facts it lacks; null: see below
   std::uint64_t seq = 0;  ///< newest seq the stream gets before the live frames above it
   /// Set when the facts it lacks are too many for one snapshot, or older than the window: the
-  /// snapshot is then an empty array with this id, and the stream reads the facts with seq in
-  /// (*catch_up_after, seq] from the store in bounded chunks (catch_up_reader), as live events.
+  /// stream reads the facts with seq in (*catch_up_after, seq] from the store in bounded chunks
+  /// (catch_up_reader), the first as its snapshot array, the others as live events.
   std::optional<std::uint64_t> catch_up_after;
+  bool reset = false;  ///< with catch_up_after: the first array is a `reset` event
 };
 
 /**

@@ -6,30 +6,40 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "facts/store/fact_store.hpp"
 
 namespace facts {
 
+/** Represents the shape a catch-up chunk is serialized in. */
+enum class chunk_form {
+  events,       ///< one live event per fact: any prefix of them may be sent
+  array,        ///< one snapshot event (a JSON array): a stream's first event
+  reset_array,  ///< the same, of type `reset`
+};
+
 /**
- * Represents consecutive stored facts read for streams that catch up, serialized once as live
- * events and shared by reference by every stream that sends them. A stream may send a prefix.
+ * Represents consecutive stored facts read for streams that catch up, serialized once and
+ * shared by reference by every stream that sends them.
  */
 struct catch_up_chunk {
   std::uint64_t first_seq = 0;  ///< seq of the first fact; 0 when the chunk is empty
   std::uint64_t last_seq = 0;
-  std::string bytes;              ///< make_event() of each fact, in seq order
-  std::vector<std::size_t> ends;  ///< ends[i]: where the event of seq first_seq + i ends
+  std::string bytes;              ///< the events, or the one snapshot event
+  std::vector<std::size_t> ends;  ///< events: ends[i] is where the event of first_seq + i ends
 
-  bool empty() const { return ends.empty(); }
-  /// Length of the prefix that holds the events up to seq `seq` (first_seq <= seq <= last_seq).
-  std::size_t bytes_through(std::uint64_t seq) const { return ends[seq - first_seq]; }
+  bool empty() const { return first_seq == 0; }
+  /// Events: the length of the prefix up to seq `seq` (first_seq <= seq <= last_seq); a
+  /// snapshot event is sent whole.
+  std::size_t bytes_through(std::uint64_t seq) const {
+    return ends.empty() ? bytes.size() : ends[seq - first_seq];
+  }
 };
 
 /**
@@ -47,6 +57,8 @@ class catch_up_reader {
   using done_fn = std::function<void(std::shared_ptr<catch_up_chunk const>)>;
 
   static constexpr std::size_t default_chunk_bytes = 256 * 1024;
+  /// Most bytes of fact JSON in a stream's first chunk, its snapshot array (read_first()).
+  static constexpr std::size_t first_chunk_bytes = 64 * 1024;
   static constexpr std::size_t default_budget_bytes = 64 * 1024 * 1024;
 
   catch_up_reader(fact_store const& store, std::size_t chunk_bytes = default_chunk_bytes,
@@ -56,8 +68,14 @@ class catch_up_reader {
   catch_up_reader(catch_up_reader const&) = delete;
   catch_up_reader& operator=(catch_up_reader const&) = delete;
 
-  /// Asks for the facts after `after`; `done` runs exactly once, unless the reader stops first.
+  /// Asks for the facts after `after` as events; `done` runs exactly once, unless the reader
+  /// stops first.
   void read(std::uint64_t after, done_fn done);
+
+  /// Asks for the facts after `after`, up to `until`, as one snapshot event whose id is the
+  /// newest fact in it (the first event of a stream that catches up). Shared by the streams
+  /// with the same three arguments: a reconnect storm's.
+  void read_first(std::uint64_t after, std::uint64_t until, bool reset, done_fn done);
 
   /// Bytes of the chunks alive now (held by streams), and store reads done: for tests, /metrics.
   std::size_t bytes_held() const { return budget_->held.load(); }
@@ -71,8 +89,17 @@ class catch_up_reader {
     std::condition_variable freed;
   };
 
+  /** Represents what a read is for: it is shared between the streams with the same. */
+  struct request {
+    std::uint64_t after = 0;
+    std::uint64_t until = 0;  ///< 0: as far as chunk_bytes goes (events)
+    chunk_form form = chunk_form::events;
+    friend auto operator<=>(request const&, request const&) = default;
+  };
+
+  void ask(request what, done_fn done);
   void run();
-  std::shared_ptr<catch_up_chunk const> read_chunk(std::uint64_t after);
+  std::shared_ptr<catch_up_chunk const> read_chunk(request what);
 
   fact_store const& store_;
   std::size_t chunk_bytes_;
@@ -82,9 +109,9 @@ class catch_up_reader {
 
   std::mutex mutex_;  // guards the members below
   std::condition_variable wake_;
-  std::deque<std::uint64_t> queue_;                                  // seqs to read after
-  std::unordered_map<std::uint64_t, std::vector<done_fn>> waiting_;  // by seq: queued or reading
-  std::unordered_map<std::uint64_t, std::weak_ptr<catch_up_chunk const>> shared_;  // by seq
+  std::deque<request> queue_;                                      // reads to do, oldest first
+  std::map<request, std::vector<done_fn>> waiting_;                // queued or being read
+  std::map<request, std::weak_ptr<catch_up_chunk const>> shared_;  // read, maybe still held
   bool stopping_ = false;
   std::vector<std::thread> threads_;  // last: they start once the members above exist
 };

@@ -33,16 +33,17 @@ sse_session::~sse_session() {
   spdlog::debug("[sse {}] gone", remote_);
 }
 
-void sse_session::start(frame head, frame snapshot, std::uint64_t position, std::uint64_t seq,
-                        std::optional<std::uint64_t> catch_up_after) {
+void sse_session::start(frame head, joined_stream const& joined, std::uint64_t position) {
   spdlog::debug("[sse {}] open", remote_);
   joined_ = true;
   position_ = position;
   own_.push_back({head, head->size()});
-  own_.push_back({snapshot, snapshot->size()});
+  if (joined.snapshot) own_.push_back({joined.snapshot, joined.snapshot->size()});
   catching_up_ = true;
-  catch_up_until_ = seq;
-  sent_through_ = catch_up_after.value_or(seq);
+  catch_up_until_ = joined.seq;
+  sent_through_ = joined.catch_up_after.value_or(joined.seq);
+  first_pending_ = joined.catch_up_after.has_value();
+  reset_ = joined.reset;
   wait_hangup();
 }
 
@@ -67,7 +68,10 @@ void sse_session::advance_catch_up() {
   }
   if (closing_) return;
   chunk_pending_ = true;
-  group_.read_catch_up(shared_from_this(), sent_through_);
+  auto const form = !first_pending_ ? chunk_form::events
+                    : reset_        ? chunk_form::reset_array
+                                    : chunk_form::array;
+  group_.read_catch_up(shared_from_this(), sent_through_, catch_up_until_, form);
 }
 
 void sse_session::on_chunk(std::shared_ptr<catch_up_chunk const> chunk) {
@@ -79,6 +83,7 @@ void sse_session::on_chunk(std::shared_ptr<catch_up_chunk const> chunk) {
                   sent_through_);
     return end(stream_end::error);
   }
+  first_pending_ = false;
   auto const through = std::min(chunk->last_seq, catch_up_until_);
   auto const size = chunk->bytes_through(through);
   // The frame shares the chunk's ownership: the chunk lives while a stream still sends it.

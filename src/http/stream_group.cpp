@@ -73,9 +73,8 @@ void stream_group::open(tcp::socket socket, std::string head, std::chrono::milli
   // inbox already or comes later: take the inbox first, so the position is found among all of
   // them.
   take_inbox(joined->seq);
-  stream->start(std::make_shared<std::string const>(std::move(head) + make_retry(retry)),
-                std::move(joined->snapshot), log_.position_after(joined->seq), joined->seq,
-                joined->catch_up_after);
+  stream->start(std::make_shared<std::string const>(std::move(head) + make_retry(retry)), *joined,
+                log_.position_after(joined->seq));
   stream->slot = streams_.size();
   // No need to check closing_: once the hub has begun its shutdown it lets no stream in, and
   // on_close(), queued behind this handler, ends this one too.
@@ -129,15 +128,20 @@ void stream_group::watch_stall(std::shared_ptr<sse_session> stream) {
   blocked_.push_back(std::move(stream));
 }
 
-void stream_group::read_catch_up(std::shared_ptr<sse_session> stream, std::uint64_t after) {
+void stream_group::read_catch_up(std::shared_ptr<sse_session> stream, std::uint64_t after,
+                                 std::uint64_t until, chunk_form form) {
   // The read runs on the reader's thread (or not at all: the chunk may be shared already);
   // the chunk is handed to the stream on ours, like everything the stream touches.
-  reader_.read(after, [self = shared_from_this(), stream = std::move(stream)](
-                          std::shared_ptr<catch_up_chunk const> chunk) mutable {
+  auto done = [self = shared_from_this(),
+               stream = std::move(stream)](std::shared_ptr<catch_up_chunk const> chunk) mutable {
     net::post(self->ioc_, [stream = std::move(stream), chunk = std::move(chunk)]() mutable {
       stream->on_chunk(std::move(chunk));
     });
-  });
+  };
+  if (form == chunk_form::events)
+    reader_.read(after, std::move(done));
+  else
+    reader_.read_first(after, until, form == chunk_form::reset_array, std::move(done));
 }
 
 void stream_group::flush_one(sse_session& stream) {

@@ -159,7 +159,19 @@ TEST_CASE("memory: 200 slow readers resuming 20,000 facts behind stay within the
   // What catch-up may hold: the reader's budget of chunks, one chunk per reader thread beyond
   // it, and the streams' own bookkeeping; the README states the same bound.
   constexpr std::size_t bound_kib = 96 * 1024;
-  INFO(ok << " streams open and well, " << progressed << " got facts");
+  std::size_t bytes_read = 0;
+  std::size_t reading = 0;
+  std::size_t stuck_most = 0;  // most bytes read by a stream that got no fact yet
+  for (int i = 0; i < readers; ++i) {
+    auto const& s = *streams[static_cast<std::size_t>(i)];
+    bytes_read += s.bytes_read();
+    if (s.bytes_read() > 1000) ++reading;
+    if (s.next_seq() == 2 + 50 * static_cast<unsigned>(i))
+      stuck_most = std::max(stuck_most, s.bytes_read());
+  }
+  INFO("a stream with no fact yet read at most " << stuck_most << " bytes");
+  INFO(ok << " streams open and well, " << progressed << " got facts, " << reading
+          << " read more than their head, " << bytes_read << " bytes read in all");
   INFO("factsd RSS: " << baseline_kib << " KiB at start, peak sampled " << peak_kib
                       << " KiB, VmHWM " << hwm_kib << " KiB");
   CHECK(ok == readers);

@@ -202,7 +202,7 @@ TEST_CASE("a snapshot over its byte bound becomes a catch-up in chunks") {
     CHECK(fits.snapshot->size() > 100'000);
     auto const over = join(99'999, std::nullopt);
     CHECK(over.catch_up_after == 0);
-    CHECK(*over.snapshot == facts::make_snapshot({}, 0, false));
+    CHECK_FALSE(over.snapshot);  // the first chunk read will be its array
     CHECK(over.seq == 100);
   }
   SECTION("a resume: its own snapshot holds at most 64 KiB") {
@@ -210,11 +210,38 @@ TEST_CASE("a snapshot over its byte bound becomes a catch-up in chunks") {
     CHECK_FALSE(fits.catch_up_after);
     auto const over = join(1'000'000, "34");  // 66 facts: 66,000 bytes
     CHECK(over.catch_up_after == 34);
-    CHECK(*over.snapshot == facts::make_snapshot({}, 34, false));
+    CHECK_FALSE(over.reset);
   }
   SECTION("a reset over the bound catches up from the window's start, as a reset") {
     auto const over = join(99'999, "not-a-number");
     CHECK(over.catch_up_after == 0);
-    CHECK(*over.snapshot == facts::make_snapshot({}, 0, true));
+    CHECK(over.reset);
   }
+}
+
+TEST_CASE("a stream's first chunk is one snapshot array, up to its seq, shared by a storm") {
+  facts::memory_store store;
+  store.append(std::vector<std::string>{R"({"a":1})", R"({"b":2})", R"({"c":3})", R"({"d":4})"});
+  facts::catch_up_reader reader(store);
+  answers a;
+  for (int i = 0; i < 3; ++i)
+    reader.read_first(1, 3, false, a.collect());  // three streams resuming after 1, joined at 3
+  reader.read_first(1, 3, true, a.collect());     // and one told to reset
+  REQUIRE(eventually([&] { return a.count() == 4; }, 5s));
+  std::vector<chunk_ptr> plain;
+  chunk_ptr reset;
+  for (std::size_t i = 0; i < 4; ++i)
+    (a.at(i)->bytes.starts_with("event: reset") ? reset : plain.emplace_back()) = a.at(i);
+  REQUIRE(plain.size() == 3);
+  REQUIRE(reset);
+  CHECK(plain[0]->bytes ==
+        facts::make_snapshot(std::vector<facts::fact>{{2, R"({"b":2})"}, {3, R"({"c":3})"}}, 3,
+                             false));
+  CHECK(plain[0]->first_seq == 2);
+  CHECK(plain[0]->last_seq == 3);  // not 4: the streams get 4 live
+  CHECK(plain[0]->bytes_through(3) == plain[0]->bytes.size());
+  CHECK((plain[1] == plain[0] && plain[2] == plain[0]));
+  CHECK(reset->bytes ==
+        facts::make_snapshot(std::vector<facts::fact>{{2, R"({"b":2})"}, {3, R"({"c":3})"}}, 3,
+                             true));
 }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "facts/broadcaster.hpp"
 #include "facts/catch_up_reader.hpp"
 #include "facts/frame_log.hpp"
 #include "facts/http/net.hpp"
@@ -32,11 +33,11 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   sse_session(sse_session const&) = delete;
   sse_session& operator=(sse_session const&) = delete;
 
-  /// Starts a stream the hub let in at `seq`: `head` (response head and retry:) and `snapshot`
-  /// first; then, with `catch_up_after`, the facts after it up to `seq`, read in chunks by the
-  /// catch-up reader as the socket drains; then the group's log from `position` on.
-  void start(frame head, frame snapshot, std::uint64_t position, std::uint64_t seq,
-             std::optional<std::uint64_t> catch_up_after);
+  /// Starts a stream the hub let in (see joined_stream): `head` (response head and retry:),
+  /// its snapshot, or with catch_up_after the facts after it up to its seq, read in chunks by
+  /// the catch-up reader as the socket drains (the first one as the snapshot array); then the
+  /// group's log from `position` on.
+  void start(frame head, joined_stream const& joined, std::uint64_t position);
 
   /// A chunk the catch-up reader read for this stream; null when the read failed.
   void on_chunk(std::shared_ptr<catch_up_chunk const> chunk);
@@ -104,6 +105,8 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   bool catching_up_ = false;          // history not all queued and written: the log waits
   bool chunk_pending_ = false;        // a catch-up read is under way
   bool skip_log_ = false;             // the server stops during catch-up: end after own_
+  bool first_pending_ = false;        // the snapshot array is still to be read (a catch-up)
+  bool reset_ = false;                // ... and it is a `reset` one
   std::uint64_t sent_through_ = 0;    // newest seq of the history queued in own_
   std::uint64_t catch_up_until_ = 0;  // the history ends there; the log starts after it
 };

@@ -56,9 +56,10 @@ class stream_group : public subscriber, public std::enable_shared_from_this<stre
   broadcaster& hub() { return hub_; }
   limits const& lim() const { return limits_; }
   metrics& stats() { return stats_; }
-  /// Has the catch-up reader read the facts after `after` for `stream`; the chunk comes back
-  /// to it on this thread (sse_session::on_chunk).
-  void read_catch_up(std::shared_ptr<sse_session> stream, std::uint64_t after);
+  /// Has the catch-up reader read the facts after `after` (up to `until` for a snapshot array)
+  /// for `stream`, in `form`; the chunk comes back to it on this thread (sse_session::on_chunk).
+  void read_catch_up(std::shared_ptr<sse_session> stream, std::uint64_t after, std::uint64_t until,
+                     chunk_form form);
   /// Writes what one stream owes now (its socket has room again).
   void flush_one(sse_session& stream);
   /// Has the stall check look at a stream whose socket is full (see sse_session::check_stall).
