@@ -48,7 +48,7 @@ struct stream {
   std::uint64_t bytes = 0;
 };
 
-int open_stream(std::uint16_t port, std::uint64_t last_event_id, int rcvbuf) {
+int open_stream(std::uint16_t port, int rcvbuf) {
   int const fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
   if (rcvbuf > 0) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
@@ -109,8 +109,8 @@ struct daemon {
     std::filesystem::create_directories(dir);
     auto const db = (dir / "facts.db").string();
     prefill(db, facts, fact_bytes);
-    std::vector<std::string> argv{factsd, "--listen", "127.0.0.1:0", "--store", "sqlite:" + db,
-                                  "--sync", "normal"};
+    std::vector<std::string> argv{factsd,         "--listen", "127.0.0.1:0", "--store",
+                                  "sqlite:" + db, "--sync",   "normal"};
     argv.insert(argv.end(), flags.begin(), flags.end());
     proc.emplace(argv, std::chrono::seconds(60));
   }
@@ -158,7 +158,7 @@ void run_storm(options const& o) {
   int const ep = ::epoll_create1(EPOLL_CLOEXEC);
   auto const began = steady::now();
   for (std::size_t i = 0; i < streams.size(); ++i) {
-    streams[i].fd = open_stream(d.proc->port(), 0, 0);
+    streams[i].fd = open_stream(d.proc->port(), 0);
     epoll_event ev{};
     ev.events = EPOLLOUT | EPOLLIN;
     ev.data.u64 = i;
@@ -195,10 +195,10 @@ void run_storm(options const& o) {
     ::close(s.fd);
   ::close(ep);
   std::cout << "| reconnect storm: " << o.storm_streams << " streams, Last-Event-ID "
-            << o.storm_behind << " behind, " << o.storm_facts << " facts of "
-            << o.storm_fact_bytes << " B stored | " << done << " caught up, " << closed
-            << " closed early | " << took << " s until all caught up | RSS " << start_kib / 1024
-            << " MiB at start, peak " << peak / 1024 << " MiB |\n";
+            << o.storm_behind << " behind, " << o.storm_facts << " facts of " << o.storm_fact_bytes
+            << " B stored | " << done << " caught up, " << closed << " closed early | " << took
+            << " s until all caught up | RSS " << start_kib / 1024 << " MiB at start, peak "
+            << peak / 1024 << " MiB |\n";
 }
 
 void run_slow(options const& o) {
@@ -212,7 +212,7 @@ void run_slow(options const& o) {
   for (std::size_t i = 0; i < streams.size(); ++i) {
     // Ids 16 apart: the readers are at as many different places as they can be.
     auto const id = std::max<std::uint64_t>(1, oldest - std::min(oldest - 1, 16 * i));
-    streams[i].fd = open_stream(d.proc->port(), 0, 4096);
+    streams[i].fd = open_stream(d.proc->port(), 4096);
     auto const request = request_for(id);
     // The connect completes in microseconds on loopback; wait for it briefly.
     for (int tries = 0; tries < 1000; ++tries) {
