@@ -5,6 +5,13 @@
 
 namespace facts {
 
+namespace {
+
+// Most bytes of fact JSON in a resume's own snapshot; see admit_locked().
+constexpr std::size_t resume_snapshot_bytes = 64 * 1024;
+
+}  // namespace
+
 resume_point parse_last_event_id(std::optional<std::string_view> header, std::uint64_t last_seq) {
   if (!header) return {0, false};
   std::uint64_t id = 0;
@@ -15,15 +22,26 @@ resume_point parse_last_event_id(std::optional<std::string_view> header, std::ui
   return {id, false};
 }
 
+/** What join() decided under the lock; the snapshot is built from it after the lock is gone. */
+struct broadcaster::admission {
+  enum class kind { whole_window, resume, catch_up };
+  kind what = kind::whole_window;
+  bool reset = false;
+  std::shared_ptr<fact_window const> window;  // the window as of `seq`: immutable
+  std::uint64_t seq = 0;
+  std::uint64_t after = 0;  // resume and catch_up: the facts after it
+  frame cached;             // already built for this seq
+};
+
 broadcaster::broadcaster(std::vector<fact> recent, std::size_t replay_limit,
-                         fact_store const* history)
+                         fact_store const* history, std::size_t snapshot_bytes)
     : replay_limit_(replay_limit),
       history_(history),
+      snapshot_bytes_(snapshot_bytes),
       heartbeat_frame_(std::make_shared<std::string const>(make_heartbeat())) {
-  if (replay_limit_ != 0 && recent.size() > replay_limit_)
-    recent.erase(recent.begin(), recent.end() - static_cast<std::ptrdiff_t>(replay_limit_));
   if (!recent.empty()) last_seq_ = recent.back().seq;
-  recent_.assign(std::make_move_iterator(recent.begin()), std::make_move_iterator(recent.end()));
+  resume_seq_ = last_seq_;  // a reconnect storm right after a start shares its snapshots too
+  window_ = fact_window::make(std::move(recent), replay_limit_);
 }
 
 void broadcaster::attach(std::shared_ptr<subscriber> const& sub) {
@@ -37,38 +55,90 @@ void broadcaster::detach(subscriber const* sub) {
 }
 
 std::optional<joined_stream> broadcaster::join(std::optional<std::string_view> last_event_id) {
-  // A client resuming from before the replay window catches up from the store. That read is
-  // I/O, so it happens outside the lock, and the lock then only stitches it to the window.
-  // The window may move on while we read; then we read the part it left behind and try again.
-  std::vector<fact> older;
-  for (int attempt = 0; attempt < max_catch_up_reads; ++attempt) {
-    std::uint64_t first_missing = 0;
-    std::uint64_t window_start = 0;
-    {
-      std::lock_guard lock(mutex_);
-      if (shut_down_ || full_locked()) return std::nullopt;
-      auto const from = parse_last_event_id(last_event_id, last_seq_);
-      window_start = window_start_locked();
-      bool const behind = history_ && !from.reset && from.after != 0 &&
-                          from.after + 1 < window_start &&
-                          window_start - 1 - from.after <= max_catch_up;
-      first_missing = older.empty() ? from.after + 1 : older.back().seq + 1;
-      if (!behind || first_missing >= window_start) return admit_locked(from, older);
-    }
-    auto more = history_->read_after(first_missing - 1, window_start - first_missing);
-    if (more.empty() || more.front().seq != first_missing) break;  // the store lost facts
-    older.insert(older.end(), std::make_move_iterator(more.begin()),
-                 std::make_move_iterator(more.end()));
+  admission a;
+  {
+    std::lock_guard lock(mutex_);
+    if (shut_down_ || full_locked()) return std::nullopt;
+    a = admit_locked(last_event_id);
+    clients_.fetch_add(1, std::memory_order_relaxed);
   }
-  std::lock_guard lock(mutex_);
-  if (shut_down_ || full_locked()) return std::nullopt;
-  return admit_locked(parse_last_event_id(last_event_id, last_seq_), older);
+  // Outside the lock: serializing a snapshot of megabytes must not hold up publishes, other
+  // joins or /status. The window `a` holds is the one of `a.seq`, and never changes.
+  joined_stream out{a.cached, a.seq, std::nullopt, false};
+  if (a.what == admission::kind::catch_up) {
+    out.catch_up_after = a.after;  // no snapshot here: the first chunk read is the array
+    out.reset = a.reset;
+    return out;
+  }
+  if (!out.snapshot) {
+    out.snapshot = build(a);
+    remember(a, out.snapshot);
+  }
+  return out;
 }
 
-joined_stream broadcaster::admit_locked(resume_point from, std::vector<fact> const& older) {
-  auto snapshot = snapshot_locked(from, older);
-  clients_.fetch_add(1, std::memory_order_relaxed);
-  return {std::move(snapshot), last_seq_};
+broadcaster::admission broadcaster::admit_locked(std::optional<std::string_view> last_event_id) {
+  admission a;
+  a.window = window_;
+  a.seq = last_seq_.load(std::memory_order_relaxed);
+  auto const from = parse_last_event_id(last_event_id, a.seq);
+  auto const& window = *a.window;
+  auto const window_start = window.empty() ? a.seq + 1 : window.first_seq();
+  // Without a store to read from, every snapshot is built whole, whatever its size.
+  bool const can_catch_up = history_ != nullptr;
+  auto const too_big = [&](std::uint64_t first, std::size_t bound) {
+    return can_catch_up && window.bytes_from(first) > bound;
+  };
+  a.reset = from.reset;
+  if (!from.reset && from.after != 0) {
+    a.after = from.after;
+    bool const in_window = from.after + 1 >= window_start;
+    // A resume's snapshot is its own (shared only with the same id), so it is kept smaller than
+    // the new clients' one, which every join at a seq shares: a crowd of slow clients resuming
+    // from scattered ids holds 64 KiB each at most, and the rest comes in budgeted chunks.
+    if (in_window && !too_big(from.after + 1, std::min(snapshot_bytes_, resume_snapshot_bytes))) {
+      a.what = admission::kind::resume;
+      if (resume_seq_ == a.seq)
+        if (auto it = resume_snapshots_.find(from.after); it != resume_snapshots_.end())
+          a.cached = it->second;
+      return a;
+    }
+    a.what = admission::kind::catch_up;
+    if (in_window || (can_catch_up && window_start - 1 - from.after <= max_catch_up)) return a;
+    a.reset = true;  // too far behind, or nowhere to read from: start over from the window
+  }
+  if (too_big(window_start, snapshot_bytes_)) {
+    a.what = admission::kind::catch_up;
+    a.after = window_start - 1;
+    return a;
+  }
+  a.what = admission::kind::whole_window;
+  auto const& cached = a.reset ? reset_snapshot_ : full_snapshot_;
+  if (cached.bytes && cached.seq == a.seq) a.cached = cached.bytes;
+  return a;
+}
+
+frame broadcaster::build(admission const& a) {
+  auto const first = a.what == admission::kind::resume
+                         ? a.after + 1
+                         : (a.window->empty() ? a.seq + 1 : a.window->first_seq());
+  ++snapshots_built_;
+  return std::make_shared<std::string const>(a.window->snapshot_from(first, a.seq, a.reset));
+}
+
+void broadcaster::remember(admission const& a, frame const& built) {
+  std::lock_guard lock(mutex_);
+  // Two joins at one seq may both have built it; the first one kept serves every later join.
+  if (last_seq_.load(std::memory_order_relaxed) != a.seq) return;  // already stale
+  if (a.what == admission::kind::whole_window) {
+    (a.reset ? reset_snapshot_ : full_snapshot_) = {a.seq, built};
+    return;
+  }
+  if (resume_seq_ != a.seq) return;  // publish() moved it on, or nothing kept yet for a.seq
+  // Kept for a reconnect storm (thousands of identical ids), bounded for scattered ones.
+  constexpr std::size_t max_resume_snapshots = 64;
+  if (resume_snapshots_.size() < max_resume_snapshots)
+    resume_snapshots_.try_emplace(a.after, built);
 }
 
 void broadcaster::leave() {
@@ -90,46 +160,13 @@ bool broadcaster::shutting_down() const {
   return shut_down_;
 }
 
-std::uint64_t broadcaster::window_start_locked() const {
-  return recent_.empty() ? last_seq_ + 1 : recent_.front().seq;
-}
-
-frame broadcaster::snapshot_locked(resume_point from, std::vector<fact> const& older) {
-  bool const new_client = !from.reset && from.after == 0;
-  if (new_client && full_snapshot_) return full_snapshot_;
-
-  std::vector<fact> facts;
-  auto const window_start = window_start_locked();
-  if (!new_client && !from.reset && from.after + 1 < window_start) {
-    // Behind the window: the store read must reach the window without a hole, or we cannot
-    // promise this client every fact; then it starts over from the window, as a reset.
-    bool const stitched = !older.empty() && older.front().seq == from.after + 1 &&
-                          older.back().seq + 1 >= window_start;
-    if (stitched) {
-      for (auto const& f : older)
-        if (f.seq < window_start) facts.push_back(f);
-    } else {
-      from = {0, true};
-    }
-  }
-  // recent_ holds consecutive seqs, so the first fact after `from.after` is found by offset.
-  auto first = recent_.begin();
-  if (!from.reset && !recent_.empty() && from.after >= recent_.front().seq)
-    first += static_cast<std::ptrdiff_t>(from.after - recent_.front().seq + 1);
-  // A reset replays the whole window, like a new client's snapshot: cached the same way, so a
-  // stream of clients with unusable ids costs one serialization per seq, not one each.
-  if (from.reset && reset_snapshot_) return reset_snapshot_;
-  facts.insert(facts.end(), first, recent_.end());
-  auto built = std::make_shared<std::string const>(make_snapshot(facts, last_seq_, from.reset));
-  ++snapshots_built_;
-  if (new_client) full_snapshot_ = built;
-  if (from.reset) reset_snapshot_ = built;
-  return built;
-}
-
 void broadcaster::publish(std::vector<fact> const& batch) {
   if (batch.empty()) return;
-  // One frame for the whole batch, handed once to each I/O thread's group of streams.
+  // Everything that costs is done before the hub's lock: the next window (it shares all but
+  // the newest chunk with this one) and the batch's frame. window_ only changes under
+  // publish_mutex_, which we hold, so reading it here races with nothing.
+  std::lock_guard serial(publish_mutex_);
+  auto next = window_->with(batch, replay_limit_);
   std::string bytes;
   for (auto const& f : batch)
     bytes += make_event(f);
@@ -137,14 +174,17 @@ void broadcaster::publish(std::vector<fact> const& batch) {
   frame_meta const meta{static_cast<std::uint32_t>(batch.size()), std::chrono::steady_clock::now(),
                         batch.back().seq};
 
+  // What the lock replaces is freed after it: a window or a snapshot may be megabytes.
+  cached_frame old_full;
+  cached_frame old_reset;
+  std::unordered_map<std::uint64_t, frame> old_resumes;
   std::lock_guard lock(mutex_);
-  for (auto const& f : batch)
-    recent_.push_back(f);
-  while (replay_limit_ != 0 && recent_.size() > replay_limit_)
-    recent_.pop_front();
-  last_seq_ = batch.back().seq;
-  full_snapshot_.reset();
-  reset_snapshot_.reset();
+  window_.swap(next);
+  last_seq_.store(batch.back().seq, std::memory_order_release);
+  std::swap(old_full, full_snapshot_);
+  std::swap(old_reset, reset_snapshot_);
+  old_resumes.swap(resume_snapshots_);
+  resume_seq_ = batch.back().seq;
   // Handing over under the lock keeps every subscriber in seq order; deliver() only posts.
   for (auto const& [key, weak] : subscribers_)
     if (auto sub = weak.lock()) sub->deliver(shared, meta);
@@ -161,16 +201,6 @@ void broadcaster::shutdown() {
   shut_down_ = true;
   for (auto const& [key, weak] : subscribers_)
     if (auto sub = weak.lock()) sub->close();
-}
-
-std::uint64_t broadcaster::last_seq() const {
-  std::lock_guard lock(mutex_);
-  return last_seq_;
-}
-
-std::uint64_t broadcaster::snapshots_built() const {
-  std::lock_guard lock(mutex_);
-  return snapshots_built_;
 }
 
 }  // namespace facts

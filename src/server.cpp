@@ -56,7 +56,9 @@ server::server(config cfg)
                                 cfg_.retry,
                                 stats_,
                                 requests_in_flight_,
-                                cfg_.publish_timeout})) {
+                                cfg_.publish_timeout})),
+      reader_(std::make_unique<catch_up_reader>(*store_, catch_up_reader::default_chunk_bytes,
+                                                catch_up_reader::default_budget_bytes, 2)) {
   hub_->limit_clients(cfg_.limits.max_clients);
   // The one road from the log to the streams, for every store: what this instance stores and
   // what another stores on a shared log reach the broadcaster here, in seq order; the writer
@@ -68,7 +70,8 @@ server::server(config cfg)
   std::vector<http::io_lane> lanes;
   for (unsigned i = 0; i < std::max(1u, cfg_.threads); ++i) {
     auto& worker = *workers_.emplace_back(std::make_unique<io_worker>());
-    worker.streams = std::make_shared<http::stream_group>(worker.ioc, *hub_, cfg_.limits, stats_);
+    worker.streams =
+        std::make_shared<http::stream_group>(worker.ioc, *hub_, *reader_, cfg_.limits, stats_);
     hub_->attach(worker.streams);
     lanes.push_back({worker.ioc, *worker.streams});
   }

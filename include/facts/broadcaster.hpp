@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "facts/fact.hpp"
+#include "facts/fact_window.hpp"
 #include "facts/sse.hpp"
 #include "facts/store/fact_store.hpp"
 #include "facts/subscriber.hpp"
@@ -32,15 +33,21 @@ resume_point parse_last_event_id(std::optional<std::string_view> header, std::ui
 
 /** Represents a stream let in by broadcaster::join(): what it sends first, and from where on. */
 struct joined_stream {
-  frame snapshot;         ///< the first event: the stored facts it lacks, as one JSON array
-  std::uint64_t seq = 0;  ///< newest seq the snapshot covers: live frames above it follow
+  frame snapshot;         ///< the first event, an array of the facts it lacks; null: see below
+  std::uint64_t seq = 0;  ///< newest seq the stream gets before the live frames above it
+  /// Set when the facts it lacks are too many for one snapshot, or older than the window: the
+  /// stream reads the facts with seq in (*catch_up_after, seq] from the store in bounded chunks
+  /// (catch_up_reader), the first as its snapshot array, the others as live events.
+  std::optional<std::uint64_t> catch_up_after;
+  bool reset = false;  ///< with catch_up_after: the first array is a `reset` event
 };
 
 /**
  * Represents the hub between stored facts and live streams: it keeps the newest facts for
- * replay, counts the open streams, builds their snapshots, and hands each new batch, as one
- * frame, to its subscribers (one per I/O thread, each serving its own streams). It never
- * touches a socket; under its lock it only calls subscriber methods, which merely post.
+ * replay, counts the open streams, decides what each new one sends first, and hands each new
+ * batch, as one frame, to its subscribers (one per I/O thread, each serving its own streams).
+ * It never touches a socket. Under its lock it only swaps pointers, counts and calls subscriber
+ * methods, which merely post: snapshots are serialized outside it, from an immutable window.
  */
 class broadcaster {
  public:
@@ -48,15 +55,17 @@ class broadcaster {
   /// further behind gets a reset to the window instead.
   static constexpr std::uint64_t max_catch_up = 100'000;
 
-  /// Store reads one catch-up may take while the window keeps moving, before it gives up and
-  /// sends a reset. Each read only covers what the window left behind since the last one.
-  static constexpr int max_catch_up_reads = 8;
+  /// Most bytes of fact JSON a snapshot holds by default. Beyond, a stream catches up from the
+  /// store in chunks instead (see joined_stream::catch_up_after), so no stream holds more.
+  static constexpr std::size_t default_snapshot_bytes = 1024 * 1024;
 
   /// `recent`: facts already stored, oldest first. `replay_limit`: most facts a new client's
   /// snapshot holds, the newest ones (0 = all). `history`: where a client that resumes from
-  /// before the window finds what it missed (nullptr: nowhere, it gets a reset).
+  /// before the window finds what it missed (nullptr: nowhere, it gets a reset; and then every
+  /// snapshot is built whole, whatever its size). `snapshot_bytes`: see default_snapshot_bytes.
   broadcaster(std::vector<fact> recent, std::size_t replay_limit,
-              fact_store const* history = nullptr);
+              fact_store const* history = nullptr,
+              std::size_t snapshot_bytes = default_snapshot_bytes);
 
   broadcaster(broadcaster const&) = delete;
   broadcaster& operator=(broadcaster const&) = delete;
@@ -69,11 +78,13 @@ class broadcaster {
   void detach(subscriber const* sub);
 
   /**
-   * Lets one stream in: counts it and returns its snapshot and the seq that snapshot ends at,
-   * read in the same critical section as publish(), so the frames published later are exactly
-   * those whose last_seq is above it. `last_event_id` is read against the newest seq under the
-   * same lock (see parse_last_event_id). Returns nothing once shutdown() has begun, or when
-   * limit_clients() is reached. Every stream let in must leave() once.
+   * Lets one stream in: counts it and returns its snapshot and the seq it joins at, taken in
+   * the same critical section as publish(), so the frames published later are exactly those
+   * whose last_seq is above it. `last_event_id` is read against the newest seq under the same
+   * lock (see parse_last_event_id). The snapshot is built after the lock is released, from the
+   * window taken under it, and shared: once per seq for new clients and resets, once per seq
+   * and id for resumes. Returns nothing once shutdown() has begun, or when limit_clients() is
+   * reached. Every stream let in must leave() once.
    */
   std::optional<joined_stream> join(std::optional<std::string_view> last_event_id);
 
@@ -87,7 +98,8 @@ class broadcaster {
   /// True once shutdown() has begun: tells a refused join() from a full one.
   bool shutting_down() const;
 
-  /// Fans out facts that are already stored, in seq order; called by one writer at a time.
+  /// Fans out facts that are already stored, in seq order. Publishes are serialized among
+  /// themselves; the next window is built before the hub's lock is taken.
   void publish(std::vector<fact> const& batch);
 
   /// Gives every subscriber the shared heartbeat frame; each stream decides whether it was idle.
@@ -96,27 +108,38 @@ class broadcaster {
   /// Closes every stream and refuses new ones.
   void shutdown();
 
-  /// Streams open now; read without the lock, so /status never waits on a publish.
+  /// Streams open now, newest seq, snapshots serialized: read without the lock, so /status and
+  /// /metrics never wait on a publish.
   std::size_t client_count() const { return clients_.load(std::memory_order_relaxed); }
-  std::uint64_t last_seq() const;
-
-  /// How many snapshot frames were serialized: once per seq for new clients, not per client.
-  std::uint64_t snapshots_built() const;
+  std::uint64_t last_seq() const { return last_seq_.load(std::memory_order_acquire); }
+  std::uint64_t snapshots_built() const { return snapshots_built_.load(); }
 
  private:
-  frame snapshot_locked(resume_point from, std::vector<fact> const& older);
-  std::uint64_t window_start_locked() const;
-  bool full_locked() const;
-  joined_stream admit_locked(resume_point from, std::vector<fact> const& older);
+  /** Represents a snapshot frame built for one seq (and one id, for resumes). */
+  struct cached_frame {
+    std::uint64_t seq = 0;
+    frame bytes;
+  };
+  /** Represents what join() decided under the lock, to be built outside it. */
+  struct admission;
 
-  mutable std::mutex mutex_;  // guards every member below but clients_
-  std::deque<fact> recent_;   // newest facts, oldest first, at most replay_limit_ (0: no bound)
+  bool full_locked() const;
+  admission admit_locked(std::optional<std::string_view> last_event_id);
+  frame build(admission const& a);
+  void remember(admission const& a, frame const& built);
+
+  std::mutex publish_mutex_;  // serializes publish(): the window is built from the last one
+  mutable std::mutex mutex_;  // guards every member below but the atomics
+  std::shared_ptr<fact_window const> window_;  // swapped by publish(), never changed in place
   std::size_t replay_limit_;
-  fact_store const* history_;  // read outside mutex_ (it has its own lock); may be null
-  std::uint64_t last_seq_ = 0;
-  frame full_snapshot_;   // cached snapshot for new clients; reset by publish()
-  frame reset_snapshot_;  // cached `reset` snapshot (the whole window); reset by publish()
-  std::uint64_t snapshots_built_ = 0;
+  fact_store const* history_;  // read by the catch-up reader, never here; may be null
+  std::size_t snapshot_bytes_;
+  std::atomic<std::uint64_t> last_seq_{0};  // written under mutex_, read anywhere
+  cached_frame full_snapshot_;              // for new clients at full_snapshot_.seq
+  cached_frame reset_snapshot_;             // the `reset` one, the same facts
+  std::unordered_map<std::uint64_t, frame> resume_snapshots_;  // by id, at resume_seq_
+  std::uint64_t resume_seq_ = 0;
+  std::atomic<std::uint64_t> snapshots_built_{0};
   frame heartbeat_frame_;
   bool shut_down_ = false;
   std::size_t max_clients_ = 0;

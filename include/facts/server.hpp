@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "facts/broadcaster.hpp"
+#include "facts/catch_up_reader.hpp"
 #include "facts/config.hpp"
 #include "facts/fact_writer.hpp"
 #include "facts/http/http_session.hpp"
@@ -96,6 +97,9 @@ class server {
   std::unique_ptr<http::session_context> session_ctx_;
   // After everything sessions refer to: destroyed first.
   std::vector<std::unique_ptr<io_worker>> workers_;
+  // After the workers: destroyed (its threads joined) before their io_contexts, to which its
+  // answers are posted.
+  std::unique_ptr<catch_up_reader> reader_;
   std::shared_ptr<http::listener> listener_;
   std::optional<http::net::steady_timer> heartbeat_timer_;  // on the first worker's thread
   std::chrono::steady_clock::time_point heartbeat_due_;     // when the last tick was due

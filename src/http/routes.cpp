@@ -147,7 +147,7 @@ route_decision facts_page(request const& req, route_context const& ctx) {
                                     "limit must be a number from 1 to 1000", req, ctx.cors));
     limit = std::min<std::uint64_t>(*value, max_page_facts);
   }
-  auto const page = ctx.store.read_after(after, limit);
+  auto const page = ctx.store.read_bounded(after, limit, max_page_bytes);
   std::string body = "{\"facts\": [";
   for (auto const& f : page) {
     if (&f != &page.front()) body += ", ";
@@ -189,10 +189,12 @@ route_decision healthz(request const& req, route_context const& ctx) {
   auto const log = ctx.store.health();
   auto const last = ctx.hub.last_seq();
   auto const lag = log.last_seq > last ? log.last_seq - last : 0;
-  std::string error;
-  if (!log.reachable)
+  // A store that can take no more facts (its file was deleted) makes the daemon unhealthy: a
+  // supervisor or load balancer should know before a publisher finds out.
+  std::string error = ctx.store.problem();
+  if (error.empty() && !log.reachable)
     error = "the log is unreachable: " + log.error;
-  else if (lag > ctx.max_lag)
+  else if (error.empty() && lag > ctx.max_lag)
     error = "this instance lags the log by " + std::to_string(lag) + " facts (--max-lag " +
             std::to_string(ctx.max_lag) + ")";
   if (error.empty())

@@ -71,34 +71,85 @@ sse_session::~sse_session() {
   spdlog::debug("[sse {}] gone", remote_);
 }
 
-void sse_session::start(frame head, frame snapshot, std::uint64_t position) {
+void sse_session::start(frame head, joined_stream const& joined, std::uint64_t position) {
   spdlog::debug("[sse {}] open", remote_);
   joined_ = true;
   position_ = position;
   detect_dead_peer(socket_.native_handle(), group_.lim().write_timeout);
-  own_.push_back(std::move(head));
-  own_.push_back(std::move(snapshot));
+  own_.push_back({head, head->size()});
+  if (joined.snapshot) own_.push_back({joined.snapshot, joined.snapshot->size()});
+  catching_up_ = true;
+  catch_up_until_ = joined.seq;
+  sent_through_ = joined.catch_up_after.value_or(joined.seq);
+  first_pending_ = joined.catch_up_after.has_value();
+  reset_ = joined.reset;
   wait_hangup();
 }
 
 void sse_session::refuse(frame last) {
   closing_ = true;
-  own_.push_back(std::move(last));
+  own_.push_back({last, last->size()});
 }
 
 bool sse_session::owes_nothing() const {
-  return own_.empty() && (!joined_ || position_ == group_.log().end_offset()) &&
-         (!last_ || last_sent_ == last_->size());
+  bool const log_owed =
+      joined_ && !skip_log_ && (catching_up_ || position_ != group_.log().end_offset());
+  return own_.empty() && !log_owed && (!last_ || last_sent_ == last_->size());
+}
+
+void sse_session::advance_catch_up() {
+  // Pulled, not pushed: the next chunk is asked for once the socket took the last one, so a
+  // stream holds one chunk at most, shared with every stream at the same place.
+  if (!catching_up_ || !own_.empty() || chunk_pending_ || closed_) return;
+  if (sent_through_ >= catch_up_until_) {
+    catching_up_ = false;  // the history is written: the log from position_ on follows
+    return;
+  }
+  if (closing_) return;
+  chunk_pending_ = true;
+  auto const form = !first_pending_ ? chunk_form::events
+                    : reset_        ? chunk_form::reset_array
+                                    : chunk_form::array;
+  group_.read_catch_up(shared_from_this(), sent_through_, catch_up_until_, form);
+}
+
+void sse_session::on_chunk(std::shared_ptr<catch_up_chunk const> chunk) {
+  chunk_pending_ = false;
+  if (closed_) return;
+  if (!chunk || chunk->empty() || chunk->first_seq != sent_through_ + 1) {
+    // The store failed or lost facts: close, and the client resumes from the last id it got.
+    spdlog::error("[sse {}] cannot catch up after {}: the store has no such facts", remote_,
+                  sent_through_);
+    return end(stream_end::error);
+  }
+  first_pending_ = false;
+  auto const through = std::min(chunk->last_seq, catch_up_until_);
+  auto const size = chunk->bytes_through(through);
+  // The frame shares the chunk's ownership: the chunk lives while a stream still sends it.
+  own_.push_back({frame(chunk, &chunk->bytes), size});
+  sent_through_ = through;
+  group_.flush_one(*this);
+}
+
+void sse_session::keep_log_bounded() {
+  // A stream that still owes history holds the log from where its history ends. Past the
+  // bound it does not hold more, nor is it cut off: it moves to the log's end and reads what
+  // it skipped from the store, where every logged fact already is.
+  auto const& log = group_.log();
+  if (log.end_offset() - position_ <= group_.lim().max_queue_bytes || log.entries().empty()) return;
+  catch_up_until_ = log.entries().back().meta.last_seq;
+  position_ = log.end_offset();
 }
 
 void sse_session::flush(metrics::write_tally& tally) {
   if (closed_) return;
   auto const& log = group_.log();
+  if (catching_up_) keep_log_bounded();
   if (blocked_) {
     // Only a stream that is already behind can be too slow: one that had nothing pending took
     // whatever came, however large a batch made it.
     auto const backlog = log.end_offset() - position_;
-    if (joined_ && backlog > group_.lim().max_queue_bytes) {
+    if (joined_ && !catching_up_ && backlog > group_.lim().max_queue_bytes) {
       spdlog::info("[sse {}] cut off as too slow: {} bytes queued (--max-queue-bytes {})", remote_,
                    backlog, group_.lim().max_queue_bytes);
       end(stream_end::slow);
@@ -106,29 +157,32 @@ void sse_session::flush(metrics::write_tally& tally) {
     return;
   }
   for (;;) {
+    advance_catch_up();
     std::array<iovec, max_buffers> iov;  // only the first `count` are filled and read
     std::size_t count = 0;
     std::size_t total = 0;
-    auto const add = [&](std::string const& bytes, std::size_t from) {
+    auto const add = [&](std::string const& bytes, std::size_t from, std::size_t size) {
       iov[count].iov_base = const_cast<char*>(bytes.data() + from);
-      iov[count].iov_len = bytes.size() - from;
+      iov[count].iov_len = size - from;
       total += iov[count].iov_len;
       ++count;
     };
     for (std::size_t i = 0; i < own_.size() && count < max_buffers; ++i)
-      add(*own_[i], i == 0 ? own_sent_ : 0);
-    bool log_done = !joined_;
-    if (joined_ && count < max_buffers) {
+      add(*own_[i].bytes, i == 0 ? own_sent_ : 0, own_[i].size);
+    bool const send_log = joined_ && !catching_up_ && !skip_log_;
+    bool log_done = !send_log;
+    if (send_log && count < max_buffers) {
       auto const& entries = log.entries();
       auto i = log.index_at(position_);
       for (; i < entries.size() && count < max_buffers; ++i) {
         auto const& e = entries[i];
-        add(*e.bytes, static_cast<std::size_t>(std::max(position_, e.offset) - e.offset));
+        add(*e.bytes, static_cast<std::size_t>(std::max(position_, e.offset) - e.offset),
+            e.bytes->size());
       }
       log_done = i == entries.size();
     }
     if (last_ && log_done && count < max_buffers && last_sent_ < last_->size())
-      add(*last_, last_sent_);
+      add(*last_, last_sent_, last_->size());
     if (count == 0) break;
 
     // One buffer, the usual case for a stream that keeps up, needs no iovec copied in.
@@ -165,7 +219,7 @@ void sse_session::consume(std::size_t bytes, metrics::write_tally& tally) {
   if (bytes > heartbeat_part) idle_since_tick_ = false;
   stalled_since_ = {};
   while (bytes > 0 && !own_.empty()) {
-    auto const left = own_.front()->size() - own_sent_;
+    auto const left = own_.front().size - own_sent_;
     if (bytes < left) {
       own_sent_ += bytes;
       return;
@@ -175,7 +229,7 @@ void sse_session::consume(std::size_t bytes, metrics::write_tally& tally) {
     own_.erase(own_.begin());
   }
   if (bytes == 0) return;
-  if (joined_) {
+  if (joined_ && !catching_up_ && !skip_log_) {
     auto const& log = group_.log();
     auto const& entries = log.entries();
     auto const taken = std::min<std::uint64_t>(bytes, log.end_offset() - position_);
@@ -218,7 +272,7 @@ void sse_session::tick(frame const& f) {
   idle_since_tick_ = true;
   if (!idle) return;
   // Owing nothing, the heartbeat is the first of the bytes the next writes take.
-  own_.push_back(f);
+  own_.push_back({f, f->size()});
   heartbeat_unsent_ = f->size();
 }
 
@@ -226,6 +280,9 @@ void sse_session::finish(frame last) {
   if (closed_ || closing_) return;
   closing_ = true;
   last_ = std::move(last);
+  // Mid catch-up, the log does not follow what was sent: stop after the events queued, whose
+  // ids say where the client resumes.
+  if (catching_up_) skip_log_ = true;
 }
 
 bool sse_session::check_stall(std::chrono::steady_clock::time_point now) {

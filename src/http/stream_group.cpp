@@ -20,9 +20,9 @@ constexpr std::size_t pass_slice = 64;
 
 }  // namespace
 
-stream_group::stream_group(net::io_context& ioc, broadcaster& hub, limits const& lim,
-                           metrics& stats)
-    : ioc_(ioc), hub_(hub), limits_(lim), stats_(stats), stall_timer_(ioc) {}
+stream_group::stream_group(net::io_context& ioc, broadcaster& hub, catch_up_reader& reader,
+                           limits const& lim, metrics& stats)
+    : ioc_(ioc), hub_(hub), reader_(reader), limits_(lim), stats_(stats), stall_timer_(ioc) {}
 
 stream_group::~stream_group() = default;
 
@@ -58,14 +58,8 @@ void stream_group::take_inbox(std::uint64_t split_after) {
 void stream_group::open(tcp::socket socket, std::string head, std::chrono::milliseconds retry,
                         std::optional<std::string> const& last_event_id) {
   auto stream = std::make_shared<sse_session>(std::move(socket), *this);
-  std::optional<joined_stream> joined;
-  try {
-    joined = hub_.join(last_event_id);
-  } catch (std::exception const& e) {
-    // A catch-up read from the store failed: end this stream, keep serving the others.
-    spdlog::error("[sse] cannot start a stream: {}", e.what());
-    return;  // the socket closes with the session
-  }
+  // No store read here: a stream that must catch up reads later, on the reader's thread.
+  auto joined = hub_.join(last_event_id);
   if (!joined) {
     if (closing_ || hub_.shutting_down()) return;
     // At --max-clients: 200 with a jittered retry: and close, as for a refusal at routing.
@@ -79,8 +73,8 @@ void stream_group::open(tcp::socket socket, std::string head, std::chrono::milli
   // inbox already or comes later: take the inbox first, so the position is found among all of
   // them.
   take_inbox(joined->seq);
-  stream->start(std::make_shared<std::string const>(std::move(head) + make_retry(retry)),
-                std::move(joined->snapshot), log_.position_after(joined->seq));
+  stream->start(std::make_shared<std::string const>(std::move(head) + make_retry(retry)), *joined,
+                log_.position_after(joined->seq));
   stream->slot = streams_.size();
   // No need to check closing_: once the hub has begun its shutdown it lets no stream in, and
   // on_close(), queued behind this handler, ends this one too.
@@ -132,6 +126,22 @@ void stream_group::compact() {
 
 void stream_group::watch_stall(std::shared_ptr<sse_session> stream) {
   blocked_.push_back(std::move(stream));
+}
+
+void stream_group::read_catch_up(std::shared_ptr<sse_session> stream, std::uint64_t after,
+                                 std::uint64_t until, chunk_form form) {
+  // The read runs on the reader's thread (or not at all: the chunk may be shared already);
+  // the chunk is handed to the stream on ours, like everything the stream touches.
+  auto done = [self = shared_from_this(),
+               stream = std::move(stream)](std::shared_ptr<catch_up_chunk const> chunk) mutable {
+    net::post(self->ioc_, [stream = std::move(stream), chunk = std::move(chunk)]() mutable {
+      stream->on_chunk(std::move(chunk));
+    });
+  };
+  if (form == chunk_form::events)
+    reader_.read(after, std::move(done));
+  else
+    reader_.read_first(after, until, form == chunk_form::reset_array, std::move(done));
 }
 
 void stream_group::flush_one(sse_session& stream) {

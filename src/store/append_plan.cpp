@@ -6,8 +6,22 @@
 
 namespace facts {
 
+namespace {
+
+// The fact an earlier request with the same key stored, as far as `json` needs it: its body
+// when it may be the same (the hash matched, then it is read back), an empty body otherwise,
+// which no fact has, so the comparison says "another body".
+std::optional<fact> known_fact(idempotency_keys::entry const& known, std::string const& json,
+                               stored_json_reader const& read) {
+  if (known.body_hash != body_hash(json)) return fact{known.seq, {}};
+  auto stored = read(known.seq);
+  return fact{known.seq, stored ? std::move(*stored) : std::string{}};
+}
+
+}  // namespace
+
 append_plan plan_append(std::vector<append_request> const& requests, idempotency_keys const& keys,
-                        std::uint64_t last_seq, std::int64_t now) {
+                        std::uint64_t last_seq, std::int64_t now, stored_json_reader const& read) {
   append_plan plan;
   plan.results.reserve(requests.size());
   std::unordered_map<std::string, std::size_t> batch_keys;  // key -> index in results
@@ -17,7 +31,7 @@ append_plan plan_append(std::vector<append_request> const& requests, idempotency
       if (auto it = batch_keys.find(request.idempotency_key); it != batch_keys.end())
         earlier = plan.results[it->second].stored;
       else if (auto known = keys.find(request.idempotency_key, now))
-        earlier = known->stored;
+        earlier = known_fact(*known, request.json, read);
     }
     if (earlier) {
       bool const same = earlier->json == request.json;
@@ -38,7 +52,8 @@ void commit_plan(append_plan const& plan, std::vector<append_request> const& req
                  idempotency_keys& keys, std::int64_t now) {
   for (auto const i : plan.created)
     if (!requests[i].idempotency_key.empty())
-      keys.remember(requests[i].idempotency_key, {plan.results[i].stored, now});
+      keys.remember(requests[i].idempotency_key,
+                    {plan.results[i].stored.seq, body_hash(plan.results[i].stored.json), now});
 }
 
 }  // namespace facts

@@ -1,6 +1,7 @@
 #include "facts/store/idempotency_keys.hpp"
 
 #include <chrono>
+#include <functional>
 
 #include "facts/store/fact_store.hpp"
 
@@ -10,6 +11,10 @@ std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+std::size_t body_hash(std::string_view json) {
+  return std::hash<std::string_view>{}(json);
 }
 
 std::optional<idempotency_keys::entry> idempotency_keys::find(std::string const& key,

@@ -7,7 +7,11 @@ namespace facts {
 std::vector<append_result> memory_store::append(std::vector<append_request> const& requests) {
   std::unique_lock lock(mutex_);
   auto const now = unix_now();
-  auto plan = plan_append(requests, keys_, facts_.size(), now);
+  auto plan = plan_append(requests, keys_, facts_.size(), now,
+                          [this](std::uint64_t seq) -> std::optional<std::string> {
+                            if (seq == 0 || seq > facts_.size()) return std::nullopt;
+                            return facts_[seq - 1].json;
+                          });
   for (auto const i : plan.created)
     facts_.push_back(plan.results[i].stored);
   commit_plan(plan, requests, keys_, now);

@@ -1,11 +1,18 @@
 #include "facts/store/sqlite_store.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <functional>
 
 namespace facts {
 
@@ -14,6 +21,17 @@ namespace {
 // "fact" in ASCII: marks a file as ours in the SQLite header, so we never adopt another file.
 constexpr int application_id = 0x66616374;
 constexpr int schema_version = 1;
+// How long a connection waits for another of ours (opening, the WAL index) before failing.
+constexpr int busy_timeout_ms = 5000;
+constexpr char const* locked_message =
+    "database is locked by another process (is another factsd running on it?)";
+
+// Called by SQLite after each commit on the writer's connection with the WAL's size in pages.
+int on_wal_commit(void* wake, sqlite3*, char const*, int pages) {
+  if (pages >= facts::sqlite_store::checkpoint_after_pages)
+    (*static_cast<std::function<void()>*>(wake))();
+  return SQLITE_OK;
+}
 
 [[noreturn]] void fail(std::string const& path, std::string const& why) {
   throw store_error("store sqlite:" + path + ": " + why);
@@ -43,12 +61,37 @@ sqlite_store::sqlite_store(std::string path, sync_mode sync) : path_(std::move(p
   try {
     open_checked();
   } catch (SQLite::Exception const& e) {
-    db_.reset();
+    close_after_failure();
     fail(path_, explain(e));
+  } catch (...) {
+    close_after_failure();
+    throw;
   }
+  checkpointer_ = std::thread([this] { run_checkpoints(); });
 }
 
-sqlite_store::~sqlite_store() = default;
+void sqlite_store::close_after_failure() {
+  readers_.clear();
+  checkpoint_db_.reset();
+  db_.reset();
+  if (file_fd_ >= 0) ::close(file_fd_);
+  file_fd_ = -1;
+}
+
+sqlite_store::~sqlite_store() {
+  {
+    std::lock_guard lock(checkpoint_mutex_);
+    stopping_ = true;
+  }
+  checkpoint_wake_.notify_one();
+  if (checkpointer_.joinable()) checkpointer_.join();
+  checkpoint_db_.reset();
+  readers_.clear();
+  db_.reset();  // the last connection: SQLite checkpoints and removes the WAL
+  // Only now: closing any descriptor of the file drops this process's POSIX locks on it,
+  // SQLite's included, so ours goes after every connection.
+  if (file_fd_ >= 0) ::close(file_fd_);
+}
 
 void sqlite_store::open_checked() {
   namespace fs = std::filesystem;
@@ -59,10 +102,19 @@ void sqlite_store::open_checked() {
   if (::access(dir.c_str(), W_OK | X_OK) != 0)
     fail(path_, "folder " + dir.string() + " is not writable");
 
-  db_ = std::make_unique<SQLite::Database>(path_, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
   // Held for our whole life: a second factsd on the same file fails at once instead of
-  // interleaving sequence numbers with us.
-  db_->exec("PRAGMA locking_mode = EXCLUSIVE");
+  // interleaving sequence numbers with us. An flock() of our own rather than SQLite's exclusive
+  // locking mode, which would also shut out our own read connections.
+  file_fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (file_fd_ < 0) fail(path_, std::string("cannot open for writing: ") + std::strerror(errno));
+  if (::flock(file_fd_, LOCK_EX | LOCK_NB) != 0) fail(path_, locked_message);
+  struct stat st {};
+  if (::fstat(file_fd_, &st) != 0) fail(path_, std::string("cannot stat: ") + std::strerror(errno));
+  file_dev_ = st.st_dev;
+  file_ino_ = st.st_ino;
+
+  db_ = std::make_unique<SQLite::Database>(path_, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+  db_->setBusyTimeout(busy_timeout_ms);
   // Read-only checks first, so a file that is not ours is never written to.
   auto const id = db_->execAndGet("PRAGMA application_id").getInt();
   auto const version = db_->execAndGet("PRAGMA user_version").getInt();
@@ -85,6 +137,19 @@ void sqlite_store::open_checked() {
   db_->exec("BEGIN IMMEDIATE; COMMIT");
   db_->exec("PRAGMA journal_mode = WAL");
   db_->exec(sync_ == sync_mode::full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+  // The WAL is checkpointed by our own thread, not by whichever commit crosses SQLite's
+  // threshold, and cut back to wal_size_limit when it starts over: without a limit it keeps
+  // the size of the largest batch ever committed until exit.
+  db_->exec("PRAGMA journal_size_limit = " + std::to_string(wal_size_limit));
+  db_->exec("PRAGMA wal_autocheckpoint = 0");
+  wake_checkpointer_ = [this] {
+    {
+      std::lock_guard lock(checkpoint_mutex_);
+      checkpoint_wanted_ = true;
+    }
+    checkpoint_wake_.notify_one();
+  };
+  sqlite3_wal_hook(db_->getHandle(), on_wal_commit, &wake_checkpointer_);
   if (fresh) create_schema();
 
   SQLite::Statement stats(*db_, "SELECT coalesce(max(seq), 0), count(*) FROM facts");
@@ -92,6 +157,14 @@ void sqlite_store::open_checked() {
   last_seq_ = static_cast<std::uint64_t>(stats.getColumn(0).getInt64());
   count_ = static_cast<std::uint64_t>(stats.getColumn(1).getInt64());
   load_keys();
+  checkpoint_db_ = std::make_unique<SQLite::Database>(path_, SQLite::OPEN_READWRITE);
+  checkpoint_db_->setBusyTimeout(busy_timeout_ms);
+  // Opened now, while the path is surely ours; each keeps reading this file even if the path
+  // is later deleted or replaced.
+  for (int i = 0; i < reader_connections; ++i) {
+    readers_.push_back(std::make_unique<SQLite::Database>(path_, SQLite::OPEN_READONLY));
+    readers_.back()->setBusyTimeout(busy_timeout_ms);
+  }
 }
 
 void sqlite_store::create_schema() {
@@ -119,17 +192,27 @@ void sqlite_store::load_keys() {
                           "ORDER BY k.created, k.seq");
   query.bind(1, static_cast<std::int64_t>(now - idempotency_window_seconds));
   while (query.executeStep()) {
+    // Only the hash of each body is kept; the body is read again if a replay needs it.
+    auto const body = query.getColumn(2);
     keys_.remember(query.getColumn(0).getString(),
-                   {{static_cast<std::uint64_t>(query.getColumn(1).getInt64()),
-                     query.getColumn(2).getString()},
+                   {static_cast<std::uint64_t>(query.getColumn(1).getInt64()),
+                    body_hash({static_cast<char const*>(body.getBlob()),
+                               static_cast<std::size_t>(body.getBytes())}),
                     query.getColumn(3).getInt64()});
   }
 }
 
 std::vector<append_result> sqlite_store::append(std::vector<append_request> const& requests) {
   std::unique_lock lock(mutex_);
+  check_identity();
   auto const now = unix_now();
-  auto plan = plan_append(requests, keys_, last_seq_, now);
+  auto plan = plan_append(requests, keys_, last_seq_, now,
+                          [this](std::uint64_t seq) -> std::optional<std::string> {
+                            SQLite::Statement query(*db_, "SELECT json FROM facts WHERE seq = ?");
+                            query.bind(1, static_cast<std::int64_t>(seq));
+                            if (!query.executeStep()) return std::nullopt;
+                            return query.getColumn(0).getString();
+                          });
   if (plan.created.empty()) return std::move(plan.results);
   try {
     SQLite::Transaction tx(*db_);
@@ -177,20 +260,24 @@ std::vector<append_result> sqlite_store::append(std::vector<append_request> cons
 }
 
 std::vector<fact> sqlite_store::read_after(std::uint64_t after, std::size_t max) const {
-  std::lock_guard lock(mutex_);
   std::vector<fact> out;
   // Seqs are stored as SQLite's signed 64-bit integers; none can lie beyond INT64_MAX.
   if (max == 0 || after >= static_cast<std::uint64_t>(INT64_MAX)) return out;
+  auto reader = take_reader();
   try {
-    SQLite::Statement query(*db_, "SELECT seq, json FROM facts WHERE seq > ? ORDER BY seq LIMIT ?");
+    SQLite::Statement query(*reader,
+                            "SELECT seq, json FROM facts WHERE seq > ? ORDER BY seq LIMIT ?");
     query.bind(1, static_cast<std::int64_t>(after));
     query.bind(2, static_cast<std::int64_t>(std::min<std::size_t>(max, INT64_MAX)));
     while (query.executeStep())
       out.push_back({static_cast<std::uint64_t>(query.getColumn(0).getInt64()),
                      query.getColumn(1).getString()});
   } catch (SQLite::Exception const& e) {
+    return_reader(std::move(reader));
     throw store_error("store sqlite:" + path_ + ": read failed: " + e.what());
   }
+  // The statement is gone, and with it the read transaction: the connection is idle again.
+  return_reader(std::move(reader));
   return out;
 }
 
@@ -207,6 +294,67 @@ std::uint64_t sqlite_store::last_seq() const {
 
 std::uint64_t sqlite_store::count() const {
   return count_;
+}
+
+std::unique_ptr<SQLite::Database> sqlite_store::take_reader() const {
+  std::unique_lock lock(readers_mutex_);
+  // All busy: wait for one (a read takes milliseconds), rather than open another by path, which
+  // might open another file if ours was replaced.
+  reader_returned_.wait(lock, [this] { return !readers_.empty(); });
+  auto reader = std::move(readers_.back());
+  readers_.pop_back();
+  return reader;
+}
+
+void sqlite_store::return_reader(std::unique_ptr<SQLite::Database> reader) const {
+  {
+    std::lock_guard lock(readers_mutex_);
+    readers_.push_back(std::move(reader));
+  }
+  reader_returned_.notify_one();
+}
+
+void sqlite_store::run_checkpoints() {
+  for (;;) {
+    {
+      std::unique_lock lock(checkpoint_mutex_);
+      checkpoint_wake_.wait(lock, [this] { return stopping_ || checkpoint_wanted_; });
+      if (stopping_) return;
+      checkpoint_wanted_ = false;
+    }
+    // PASSIVE: copies what no reader still needs and never blocks the writer. Once it has
+    // copied everything, the next commit starts the WAL over and cuts it to wal_size_limit.
+    // As a statement, not sqlite3_wal_checkpoint_v2(): a connection that has read nothing yet
+    // has not opened the WAL, and the call would do nothing at all.
+    try {
+      checkpoint_db_->execAndGet("PRAGMA wal_checkpoint(PASSIVE)");
+    } catch (SQLite::Exception const& e) {
+      spdlog::warn("[store] WAL checkpoint of {} failed: {}", path_, e.what());
+    }
+  }
+}
+
+std::string sqlite_store::problem() const {
+  if (lost_) return "the database file " + path_ + " was deleted or replaced while in use";
+  struct stat by_fd {};
+  struct stat by_path {};
+  bool const ours = ::fstat(file_fd_, &by_fd) == 0 && by_fd.st_nlink > 0 &&
+                    ::stat(path_.c_str(), &by_path) == 0 && by_path.st_dev == file_dev_ &&
+                    by_path.st_ino == file_ino_;
+  if (ours) return {};
+  // Facts committed from now on would go to a file no one will open again, and the next start
+  // would begin at id 1: refuse them, and say so once.
+  if (!lost_.exchange(true))
+    spdlog::error(
+        "[store] the database file {} was deleted or replaced while in use: "
+        "refusing new facts; restart factsd once the file is back",
+        path_);
+  return "the database file " + path_ + " was deleted or replaced while in use";
+}
+
+void sqlite_store::check_identity() const {
+  // Two system calls per commit, next to an fsync: cheap enough to do every time.
+  if (auto why = problem(); !why.empty()) throw store_error("store sqlite:" + path_ + ": " + why);
 }
 
 std::string sqlite_store::describe() const {

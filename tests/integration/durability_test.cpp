@@ -24,10 +24,13 @@
 #include <thread>
 #include <vector>
 
+#include "facts/store/sqlite_store.hpp"
 #include "support/files.hpp"
 #include "support/http_client.hpp"
 #include "support/process.hpp"
+#include "support/resources.hpp"
 #include "support/sse_client.hpp"
+#include "support/wait.hpp"
 
 namespace {
 
@@ -42,11 +45,14 @@ struct started {
 };
 
 /// Starts factsd in `dir` on 127.0.0.1:0 with `flags`; fails the test when no start line comes.
-started start_daemon(ft::temp_dir const& dir, std::vector<std::string> const& flags) {
+started start_daemon(ft::temp_dir const& dir, std::vector<std::string> const& flags,
+                     ft::env_list env = {}) {
   std::vector<std::string> args{FACTSD_BINARY, "--listen", "127.0.0.1:0", "--threads", "2"};
   args.insert(args.end(), flags.begin(), flags.end());
   started s;
-  s.proc = std::make_unique<ft::child_process>(args, ft::in_dir(dir.path().string()));
+  auto opts = ft::in_dir(dir.path().string());
+  opts.env = std::move(env);
+  s.proc = std::make_unique<ft::child_process>(args, opts);
   auto const port = s.proc->wait_for_port();
   INFO("factsd stderr:\n" << s.proc->err());
   REQUIRE(port.has_value());
@@ -926,4 +932,157 @@ TEST_CASE("durability: the memory: store forgets everything on restart", "[durab
   CHECK(ft::header(again, "Location") == "/facts/1");
   CHECK_FALSE(ft::has_header(again, "Idempotent-Replayed"));
   stop_cleanly(daemon);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. The file under a running daemon: deleted or replaced, the WAL's size, the keys' memory.
+
+namespace {
+
+std::uintmax_t file_size_or_zero(std::string const& path) {
+  std::error_code ec;
+  auto const size = std::filesystem::file_size(path, ec);
+  return ec ? 0 : size;
+}
+
+std::size_t count_of(std::string const& text, std::string const& needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+    ++n;
+  return n;
+}
+
+// A fact of about `bytes` bytes, different for each `n`.
+std::string big_fact(int n, std::size_t bytes) {
+  return R"({"n":)" + std::to_string(n) + R"(,"pad":")" + std::string(bytes, 'p') + R"("})";
+}
+
+}  // namespace
+
+TEST_CASE("durability: a database file deleted or replaced while running refuses POSTs",
+          "[durability][store-file]") {
+  ft::temp_dir dir;
+  auto const db = dir / "facts.db";
+  auto daemon = start_daemon(dir, sqlite_flags(db, {"--sync", "normal"}));
+  CHECK(post_created(daemon.port, R"({"n":1})") == 1);
+  CHECK(ft::get(daemon.port, "/healthz").result_int() == 200);
+
+  SECTION("deleted") {
+    REQUIRE(std::filesystem::remove(db));
+  }
+  SECTION("replaced by another file") {
+    dir.write("other.db", "a file that is not the daemon's");
+    std::filesystem::rename(dir / "other.db", db);
+  }
+  // Noticed on the next commit and by /healthz, without waiting for a restart.
+  for (int i = 0; i < 3; ++i) {
+    auto const res = post(daemon.port, R"({"n":2})");
+    CHECK(res.result_int() == 503);
+    CHECK(ft::is_json_error(res));
+  }
+  auto const health = ft::get(daemon.port, "/healthz");
+  CHECK(health.result_int() == 503);
+  CHECK(ft::is_json_error(health));
+  CHECK(health.body().find("deleted or replaced") != std::string::npos);
+  CHECK(status_value(daemon.port, "facts") == 1);
+  // Said once at error, not once per refused POST.
+  CHECK(daemon.proc->wait_for_line("refusing new facts", 5s));
+  CHECK(count_of(daemon.proc->err(), "refusing new facts") == 1);
+  stop_cleanly(daemon);
+}
+
+TEST_CASE("durability: the WAL is cut back to its bound after a burst of large POSTs",
+          "[durability][wal]") {
+  ft::temp_dir dir;
+  auto const db = dir / "facts.db";
+  auto daemon = start_daemon(dir, sqlite_flags(db, {"--sync", "normal"}));
+  constexpr std::uintmax_t bound = facts::sqlite_store::wal_size_limit;
+  constexpr std::size_t fact_bytes = 60 * 1024;
+
+  // 6 connections x 60 facts of 60 KiB: 21 MB, ten times the bound, in concurrent batches.
+  std::atomic<int> created{0};
+  std::vector<std::thread> publishers;
+  for (int t = 0; t < 6; ++t)
+    publishers.emplace_back([&, t] {
+      try {
+        ft::http_connection conn(daemon.port);
+        for (int n = 0; n < 60; ++n) {
+          auto const res =
+              conn.send(ft::make_request(verb::post, "/fact", big_fact(t * 100 + n, fact_bytes),
+                                         {{"Content-Type", "application/json"}}));
+          if (res.result_int() == 201) ++created;
+        }
+      } catch (std::exception const&) {
+      }
+    });
+  for (auto& p : publishers)
+    p.join();
+  REQUIRE(created == 360);
+
+  // One large fact at a time from now on: the checkpoint thread keeps up, and the WAL is back
+  // within the bound (SQLite's default would keep the largest size it ever had until exit).
+  std::uintmax_t wal = 0;
+  int n = 0;
+  CHECK(ft::eventually(
+      [&] {
+        post_created(daemon.port, big_fact(1000 + n++, fact_bytes));
+        wal = file_size_or_zero(db + "-wal");
+        return wal <= bound;
+      },
+      20s));
+  INFO("-wal is " << wal << " bytes after " << n << " more POSTs");
+  CHECK(wal <= bound);
+  // And stays there while they go on.
+  std::uintmax_t largest = 0;
+  for (int i = 0; i < 100; ++i) {
+    post_created(daemon.port, big_fact(2000 + i, fact_bytes));
+    largest = std::max(largest, file_size_or_zero(db + "-wal"));
+  }
+  INFO("largest -wal over 100 POSTs of 60 KiB: " << largest);
+  CHECK(largest <= bound);
+  CHECK(status_value(daemon.port, "facts") == 360 + n + 100);
+  stop_cleanly(daemon);
+}
+
+TEST_CASE("durability: idempotency keys reloaded at start keep no fact bodies in memory",
+          "[durability][idempotency][memory]") {
+  ft::temp_dir dir;
+  auto const db = dir / "facts.db";
+  constexpr int keyed = 1200;
+  constexpr std::size_t fact_bytes = 60 * 1024;  // 1,200 of them: 74 MB of bodies
+  {
+    facts::sqlite_store store(db, facts::sync_mode::normal);
+    for (int batch = 0; batch < keyed / 100; ++batch) {
+      std::vector<facts::append_request> requests;
+      for (int i = 0; i < 100; ++i) {
+        auto const n = batch * 100 + i;
+        requests.push_back({big_fact(n, fact_bytes), "key-" + std::to_string(n)});
+      }
+      store.append(requests);
+    }
+  }
+  // Freed memory goes back to the allocator at once, so RSS shows what is held, not what
+  // AddressSanitizer keeps in quarantine. The window holds one fact.
+  ft::env_list const env{{"ASAN_OPTIONS", "quarantine_size_mb=0:detect_leaks=0"}};
+  auto const rss_after_start = [&](std::string const& path) {
+    auto daemon = start_daemon(dir, sqlite_flags(path, {"--replay-limit", "1"}), env);
+    auto const rss = ft::proc_status_kib(daemon.proc->pid(), "VmRSS");
+    REQUIRE(rss.has_value());
+    // The keys work: a replay answers with the stored fact, read back from the file.
+    if (path == db) {
+      auto const res = post(daemon.port, big_fact(7, fact_bytes), "key-7");
+      CHECK(res.result_int() == 201);
+      CHECK(ft::header(res, "Idempotent-Replayed") == "true");
+      CHECK(ft::header(res, "Location") == "/facts/8");
+      CHECK(post(daemon.port, big_fact(8, fact_bytes), "key-7").result_int() == 409);
+    }
+    stop_cleanly(daemon);
+    return *rss;
+  };
+  auto const empty_kib = rss_after_start(dir / "empty.db");
+  auto const keyed_kib = rss_after_start(db);
+  INFO("RSS after start: empty store " << empty_kib << " KiB, 1,200 keyed 60 KiB facts "
+                                       << keyed_kib << " KiB");
+  // The bodies are 72,000 KiB: what the keys hold must be far below that.
+  CHECK(keyed_kib < empty_kib + 24 * 1024);
 }

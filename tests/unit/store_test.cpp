@@ -1,16 +1,25 @@
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "facts/store/append_plan.hpp"
 #include "facts/store/memory_store.hpp"
 #include "facts/store/sqlite_store.hpp"
+#include "support/wait.hpp"
 
 namespace {
+
+using facts::test::eventually;
 
 std::vector<std::uint64_t> seqs_of(std::vector<facts::fact> const& facts) {
   std::vector<std::uint64_t> out;
@@ -248,4 +257,109 @@ TEST_CASE("sqlite_store read_after a seq past INT64_MAX reads nothing") {
 
 TEST_CASE("memory_store describes itself as memory:") {
   CHECK(facts::memory_store{}.describe() == "memory:");
+}
+
+TEST_CASE("a read completes while a commit is held, without waiting for it", "[concurrency]") {
+  // Another connection holds SQLite's write lock: the store's commit waits for it inside its
+  // writer, as it would for a slow fsync. A read must not wait behind that commit.
+  sqlite_fixture f;
+  f.store.append(texts{R"({"n":1})", R"({"n":2})"});
+  SQLite::Database other((f.folder.path / "facts.db").string(), SQLite::OPEN_READWRITE);
+  other.exec("BEGIN IMMEDIATE");
+
+  std::atomic<bool> entering{false};
+  std::atomic<bool> committed{false};
+  std::thread writer([&] {
+    entering = true;
+    f.store.append(texts{R"({"n":3})"});
+    committed = true;
+  });
+  REQUIRE(eventually([&] { return entering.load(); }, std::chrono::seconds(5)));
+  // Reads for a while (the writer is inside append() within microseconds of `entering`): each
+  // one completes at once, all of them while the commit is held.
+  auto const until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+  int reads = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    auto const started = std::chrono::steady_clock::now();
+    auto const read = f.store.read_after(0, 10);
+    auto const took = std::chrono::steady_clock::now() - started;
+    REQUIRE(seqs_of(read) == seqs{1, 2});
+    REQUIRE(took < std::chrono::milliseconds(500));
+    ++reads;
+  }
+  CHECK(reads > 1);
+  CHECK_FALSE(committed.load());  // the commit was held all along
+
+  other.exec("ROLLBACK");
+  writer.join();
+  CHECK(committed.load());
+  CHECK(seqs_of(f.store.read_after(0, 10)) == seqs{1, 2, 3});
+}
+
+TEST_CASE("a database file deleted or replaced while open refuses appends") {
+  temp_folder folder;
+  auto const path = (folder.path / "facts.db").string();
+  facts::sqlite_store store(path, facts::sync_mode::normal);
+  store.append(texts{R"({"n":1})"});
+  CHECK(store.problem().empty());
+
+  SECTION("deleted") {
+    std::filesystem::remove(path);
+  }
+  SECTION("replaced by another file") {
+    auto const other = (folder.path / "other.db").string();
+    { std::ofstream(other) << "not ours"; }
+    std::filesystem::rename(other, path);
+  }
+  CHECK_THAT(store.problem(), Catch::Contains("deleted or replaced"));
+  CHECK_THROWS_AS(store.append(texts{R"({"n":2})"}), facts::store_error);
+  CHECK(store.last_seq() == 1);
+  CHECK_THROWS_AS(store.append(texts{R"({"n":3})"}), facts::store_error);  // and stays refused
+}
+
+TEST_CASE("idempotency keys answer replays and conflicts from the stored fact") {
+  // The keys keep a seq and a hash; the fact a replay answers with is read back from the store.
+  auto const check = [](facts::fact_store& store) {
+    auto const key = [](std::string json) { return facts::append_request{std::move(json), "k"}; };
+    store.append(texts{R"({"before":1})"});
+    auto const first = store.append(requests{key(R"({"a":1})")});
+    REQUIRE(first[0].what == facts::append_result::outcome::created);
+    store.append(texts{R"({"after":1})"});
+    auto const again = store.append(requests{key(R"({"a":1})")});
+    CHECK(again[0].what == facts::append_result::outcome::replayed);
+    CHECK(again[0].stored == facts::fact{2, R"({"a":1})"});
+    auto const other = store.append(requests{key(R"({"a":2})")});
+    CHECK(other[0].what == facts::append_result::outcome::conflict);
+    CHECK(store.last_seq() == 3);
+  };
+  SECTION("memory") {
+    facts::memory_store store;
+    check(store);
+  }
+  SECTION("sqlite, and again after reopening it") {
+    temp_folder folder;
+    auto const path = (folder.path / "facts.db").string();
+    {
+      facts::sqlite_store store(path, facts::sync_mode::normal);
+      check(store);
+    }
+    facts::sqlite_store reopened(path, facts::sync_mode::normal);
+    auto const again = reopened.append(requests{{R"({"a":1})", "k"}});
+    CHECK(again[0].what == facts::append_result::outcome::replayed);
+    CHECK(again[0].stored == facts::fact{2, R"({"a":1})"});
+    CHECK(reopened.append(requests{{R"({"a":3})", "k"}})[0].what ==
+          facts::append_result::outcome::conflict);
+  }
+}
+
+TEST_CASE("an idempotency key with a colliding hash but another body is a conflict") {
+  // Equal hashes only say "maybe": the body is compared with the stored one.
+  facts::idempotency_keys keys;
+  keys.remember("k", {1, facts::body_hash(R"({"a":1})"), facts::unix_now()});
+  facts::idempotency_keys::entry forged{1, facts::body_hash(R"({"a":2})"), facts::unix_now()};
+  keys.remember("k", forged);  // as if {"a":1} and {"a":2} had the same hash
+  auto const plan = facts::plan_append(requests{{R"({"a":2})", "k"}}, keys, 1, facts::unix_now(),
+                                       [](std::uint64_t) { return std::string(R"({"a":1})"); });
+  CHECK(plan.results[0].what == facts::append_result::outcome::conflict);
+  CHECK(plan.created.empty());
 }

@@ -46,6 +46,10 @@ struct route_decision {
 /// Most facts one GET /facts page returns.
 inline constexpr std::size_t max_page_facts = 1000;
 
+/// Most bytes of fact JSON one GET /facts page holds (a page always holds at least one fact):
+/// 1,000 facts of 64 KiB would otherwise be 64 MB held for one slow reader.
+inline constexpr std::size_t max_page_bytes = 1024 * 1024;
+
 /// Routes a complete request.
 route_decision route_request(request const& req, route_context const& ctx);
 

@@ -3,9 +3,12 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "facts/broadcaster.hpp"
+#include "facts/catch_up_reader.hpp"
 #include "facts/frame_log.hpp"
 #include "facts/http/net.hpp"
 #include "facts/metrics.hpp"
@@ -30,9 +33,14 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   sse_session(sse_session const&) = delete;
   sse_session& operator=(sse_session const&) = delete;
 
-  /// Starts a stream the hub let in: `head` (response head and retry:) and `snapshot` first,
-  /// then the group's log from `position` on.
-  void start(frame head, frame snapshot, std::uint64_t position);
+  /// Starts a stream the hub let in (see joined_stream): `head` (response head and retry:),
+  /// its snapshot, or with catch_up_after the facts after it up to its seq, read in chunks by
+  /// the catch-up reader as the socket drains (the first one as the snapshot array); then the
+  /// group's log from `position` on.
+  void start(frame head, joined_stream const& joined, std::uint64_t position);
+
+  /// A chunk the catch-up reader read for this stream; null when the read failed.
+  void on_chunk(std::shared_ptr<catch_up_chunk const> chunk);
 
   /// Sends `last` (a response head and a retry:) and closes: a stream the hub refused.
   void refuse(frame last);
@@ -57,7 +65,15 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   std::size_t slot = 0;  ///< index in the group's list of streams, kept by the group
 
  private:
+  /** Represents bytes it owes of its own: the first `size` of a shared frame. */
+  struct owed {
+    frame bytes;
+    std::size_t size = 0;
+  };
+
   bool owes_nothing() const;
+  void advance_catch_up();
+  void keep_log_bounded();
   void consume(std::size_t bytes, metrics::write_tally& tally);
   void wait_writable();
   void on_writable(beast::error_code ec);
@@ -70,7 +86,7 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   tcp::socket socket_;
   stream_group& group_;
   std::string remote_;                // peer address, for logs
-  std::vector<frame> own_;            // frames of its own, sent before the log
+  std::vector<owed> own_;             // frames of its own, sent before the log
   std::size_t own_sent_ = 0;          // bytes of own_.front() already written
   frame last_;                        // sent after the log when the server stops
   std::size_t last_sent_ = 0;         // bytes of last_ already written
@@ -85,6 +101,17 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   bool watched_ = false;         // in the group's list for the stall check
   bool closing_ = false;         // close once everything owed is written
   bool closed_ = false;
+  // History: the snapshot and the catch-up, sent before any of the log. While it is owed the
+  // stream holds the log at position_ (the frames above catch_up_until_), at most
+  // --max-queue-bytes of it: past that, it moves on to the log's end and reads the facts it
+  // skipped from the store, so a slow new client is never cut off before it got an id.
+  bool catching_up_ = false;          // history not all queued and written: the log waits
+  bool chunk_pending_ = false;        // a catch-up read is under way
+  bool skip_log_ = false;             // the server stops during catch-up: end after own_
+  bool first_pending_ = false;        // the snapshot array is still to be read (a catch-up)
+  bool reset_ = false;                // ... and it is a `reset` one
+  std::uint64_t sent_through_ = 0;    // newest seq of the history queued in own_
+  std::uint64_t catch_up_until_ = 0;  // the history ends there; the log starts after it
 };
 
 }  // namespace facts::http

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "facts/broadcaster.hpp"
+#include "facts/catch_up_reader.hpp"
 #include "facts/frame_log.hpp"
 #include "facts/http/net.hpp"
 #include "facts/limits.hpp"
@@ -30,7 +31,8 @@ class sse_session;
  */
 class stream_group : public subscriber, public std::enable_shared_from_this<stream_group> {
  public:
-  stream_group(net::io_context& ioc, broadcaster& hub, limits const& lim, metrics& stats);
+  stream_group(net::io_context& ioc, broadcaster& hub, catch_up_reader& reader, limits const& lim,
+               metrics& stats);
   ~stream_group() override;
 
   stream_group(stream_group const&) = delete;
@@ -54,6 +56,10 @@ class stream_group : public subscriber, public std::enable_shared_from_this<stre
   broadcaster& hub() { return hub_; }
   limits const& lim() const { return limits_; }
   metrics& stats() { return stats_; }
+  /// Has the catch-up reader read the facts after `after` (up to `until` for a snapshot array)
+  /// for `stream`, in `form`; the chunk comes back to it on this thread (sse_session::on_chunk).
+  void read_catch_up(std::shared_ptr<sse_session> stream, std::uint64_t after, std::uint64_t until,
+                     chunk_form form);
   /// Writes what one stream owes now (its socket has room again).
   void flush_one(sse_session& stream);
   /// Has the stall check look at a stream whose socket is full (see sse_session::check_stall).
@@ -72,6 +78,7 @@ class stream_group : public subscriber, public std::enable_shared_from_this<stre
 
   net::io_context& ioc_;
   broadcaster& hub_;
+  catch_up_reader& reader_;
   limits const& limits_;
   metrics& stats_;
 

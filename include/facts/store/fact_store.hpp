@@ -84,8 +84,18 @@ class fact_store {
   /// What the logs call this store, e.g. "memory:".
   virtual std::string describe() const = 0;
 
+  /// Why the store cannot take facts any more (e.g. its file was deleted), or empty while it
+  /// can: /healthz answers 503 with it. Cheap enough to call per request.
+  virtual std::string problem() const { return {}; }
+
   /// Stores facts without keys; returns them with their seqs.
   std::vector<fact> append(std::vector<std::string> const& jsons);
+
+  /// At most `max` facts with seq > `after`, oldest first, stopping before the fact that would
+  /// take their JSON past `max_bytes`, but always at least one when there is one: a page whose
+  /// size a reader controls only through `max` could hold `max` facts of the largest size.
+  /// Reads in small steps, so no more than one step beyond the bound is ever held.
+  std::vector<fact> read_bounded(std::uint64_t after, std::size_t max, std::size_t max_bytes) const;
 
   /// Starts handing every fact stored from now on, from seq `after + 1`, to `on_stored`, in
   /// seq order, whichever instance stored it: the one road from the log to the streams. A local

@@ -4,6 +4,7 @@
 #include <deque>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 
@@ -13,14 +14,16 @@ namespace facts {
 
 /**
  * Represents the Idempotency-Keys seen in the last 24 hours (at most the newest 100,000), each
- * with the fact it stored. The in-memory store keeps only this; the SQLite store keeps it as a
- * cache of its table. Not thread-safe: its owner guards it.
+ * with the seq it stored and a hash of its body, not the body: 100,000 keys of 64 KiB facts
+ * would hold 6.5 GB. A replay reads the fact back from the store. The SQLite store keeps this
+ * as a cache of its table. Not thread-safe: its owner guards it.
  */
 class idempotency_keys {
  public:
   struct entry {
-    fact stored;
-    std::int64_t created = 0;  ///< unix seconds
+    std::uint64_t seq = 0;
+    std::size_t body_hash = 0;  ///< body_hash() of the fact's JSON
+    std::int64_t created = 0;   ///< unix seconds
   };
 
   std::optional<entry> find(std::string const& key, std::int64_t now) const;
@@ -34,6 +37,10 @@ class idempotency_keys {
   /// and the older appearance is skipped because its time no longer matches by_key_.
   std::deque<std::pair<std::string, std::int64_t>> oldest_first_;
 };
+
+/// The hash an entry keeps of a body. Equal hashes only say "maybe the same": a replay compares
+/// the stored body itself, so a collision can never hand back another fact.
+std::size_t body_hash(std::string_view json);
 
 /// Unix seconds now; the one clock the stores use for keys.
 std::int64_t unix_now();

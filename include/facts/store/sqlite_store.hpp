@@ -1,9 +1,14 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "facts/store/append_plan.hpp"
 #include "facts/store/fact_store.hpp"
@@ -18,36 +23,75 @@ namespace facts {
 
 /**
  * Represents the durable store: one SQLite file in WAL mode, held exclusively by this process.
- * Each append() is one transaction, so a batch of facts costs one sync.
+ * Each append() is one transaction, so a batch of facts costs one sync. Reads use connections
+ * of their own, so they never wait behind a commit's fsync; the WAL is checkpointed by a thread
+ * of its own, off the commit path, and kept to wal_size_limit.
  */
 class sqlite_store final : public fact_store {
  public:
+  /// Pages in the WAL after a commit beyond which the checkpoint thread is woken.
+  static constexpr int checkpoint_after_pages = 256;
+  /// Size the WAL file is cut back to once checkpointed (PRAGMA journal_size_limit): after a
+  /// burst it holds at most this on disk. While a commit runs, the WAL also holds that batch.
+  static constexpr std::int64_t wal_size_limit = 2 * 1024 * 1024;
+
   /// Opens or creates the database. Throws store_error, leaving the file as it was, when it is
   /// not a factsd database, is corrupt, is held by another process or cannot be written.
   sqlite_store(std::string path, sync_mode sync);
   ~sqlite_store() override;
 
   using fact_store::append;
+  /// Throws store_error, storing nothing, once the file was deleted or replaced (see problem()).
   std::vector<append_result> append(std::vector<append_request> const& requests) override;
   std::vector<fact> read_after(std::uint64_t after, std::size_t max) const override;
   std::vector<fact> read_latest(std::size_t max) const override;
   std::uint64_t last_seq() const override;
   std::uint64_t count() const override;
   std::string describe() const override;
+  std::string problem() const override;
 
  private:
   void open_checked();
+  void close_after_failure();
   void create_schema();
   void load_keys();
+  void check_identity() const;
+  std::unique_ptr<SQLite::Database> take_reader() const;
+  void return_reader(std::unique_ptr<SQLite::Database> reader) const;
+  void run_checkpoints();
 
   std::string path_;
   sync_mode sync_;
-  mutable std::mutex mutex_;  // guards everything below: one connection, used by one at a time
+  // Our own descriptor of the database file, for its whole life: flock()ed, so a second factsd
+  // is refused, and fstat()ed against the path, so a file deleted or replaced under us is seen.
+  int file_fd_ = -1;
+  std::uint64_t file_dev_ = 0;
+  std::uint64_t file_ino_ = 0;
+  mutable std::atomic<bool> lost_{false};  // the file was deleted or replaced: refuse appends
+
+  mutable std::mutex mutex_;  // guards the writer's connection and keys_: one writer at a time
   std::unique_ptr<SQLite::Database> db_;
   // Written under mutex_, read without it: /status must not wait for a commit's fsync.
   std::atomic<std::uint64_t> last_seq_{0};
   std::atomic<std::uint64_t> count_{0};
-  idempotency_keys keys_;  // the table's live rows, for lookups without a query
+  idempotency_keys keys_;  // the table's live rows (seq and body hash), for lookups
+
+  // Read connections, the idle ones: a WAL reader sees the last commit and never takes the
+  // writer's lock, so reads go on while a commit waits for its fsync.
+  static constexpr int reader_connections = 4;
+  mutable std::mutex readers_mutex_;  // guards readers_
+  mutable std::condition_variable reader_returned_;
+  mutable std::vector<std::unique_ptr<SQLite::Database>> readers_;
+
+  // The checkpoint thread, woken by the writer's WAL hook when the WAL grows past
+  // checkpoint_after_pages: checkpoints run on its own connection, never in a commit.
+  std::mutex checkpoint_mutex_;  // guards the two flags below
+  std::condition_variable checkpoint_wake_;
+  bool checkpoint_wanted_ = false;
+  bool stopping_ = false;
+  std::function<void()> wake_checkpointer_;  // given to the writer's WAL hook
+  std::unique_ptr<SQLite::Database> checkpoint_db_;
+  std::thread checkpointer_;
 };
 
 }  // namespace facts

@@ -1,0 +1,97 @@
+#include "facts/fact_window.hpp"
+
+#include <algorithm>
+
+#include "facts/sse.hpp"
+
+namespace facts {
+
+std::shared_ptr<fact_window const> fact_window::make(std::vector<fact> facts, std::size_t limit) {
+  if (limit != 0 && facts.size() > limit)
+    facts.erase(facts.begin(), facts.end() - static_cast<std::ptrdiff_t>(limit));
+  return fact_window{}.with(facts, limit);
+}
+
+std::shared_ptr<fact_window const> fact_window::with(std::vector<fact> const& batch,
+                                                     std::size_t limit) const {
+  auto next = std::make_shared<fact_window>(*this);  // copies chunk pointers only
+  if (batch.empty()) return next;
+  // Seqs are consecutive; a batch that is not the next one starts the window over.
+  if (next->size_ != 0 && batch.front().seq != next->last_seq() + 1) next->size_ = 0;
+  if (next->size_ == 0) {
+    next->chunks_.clear();
+    next->first_seq_ = batch.front().seq;
+  }
+  auto bytes = next->size_ == 0 ? 0 : next->bytes_after_last();
+  // The last chunk, if not full, is copied (at most chunk_size facts) and extended.
+  std::shared_ptr<chunk> open;
+  if (!next->chunks_.empty() && next->chunks_.back()->facts.size() < chunk_size) {
+    open = std::make_shared<chunk>(*next->chunks_.back());
+    next->chunks_.pop_back();
+  }
+  for (auto const& f : batch) {
+    if (!open) {
+      open = std::make_shared<chunk>();
+      open->first_seq = f.seq;
+      open->facts.reserve(chunk_size);
+      open->bytes_before.reserve(chunk_size);
+    }
+    open->facts.push_back(f);
+    open->bytes_before.push_back(bytes);
+    bytes += f.json.size();
+    if (open->facts.size() == chunk_size) next->chunks_.push_back(std::move(open));
+  }
+  if (open) next->chunks_.push_back(std::move(open));
+  next->size_ += batch.size();
+  // Trimming drops whole chunks once the window no longer reaches into them.
+  if (limit != 0 && next->size_ > limit) {
+    next->first_seq_ += next->size_ - limit;
+    next->size_ = limit;
+    auto const first_kept = std::find_if(
+        next->chunks_.begin(), next->chunks_.end(),
+        [&](auto const& c) { return c->first_seq + c->facts.size() > next->first_seq_; });
+    next->chunks_.erase(next->chunks_.begin(), first_kept);
+  }
+  return next;
+}
+
+fact const& fact_window::at(std::uint64_t seq) const {
+  // Every chunk but the last is full, so the chunk is found by division.
+  auto const base = chunks_.front()->first_seq;
+  auto const& c = *chunks_[(seq - base) / chunk_size];
+  return c.facts[seq - c.first_seq];
+}
+
+std::uint64_t fact_window::bytes_before(std::uint64_t seq) const {
+  auto const base = chunks_.front()->first_seq;
+  auto const& c = *chunks_[(seq - base) / chunk_size];
+  return c.bytes_before[seq - c.first_seq];
+}
+
+std::uint64_t fact_window::bytes_after_last() const {
+  auto const& c = *chunks_.back();
+  return c.bytes_before.back() + c.facts.back().json.size();
+}
+
+std::uint64_t fact_window::bytes_from(std::uint64_t from) const {
+  if (size_ == 0 || from > last_seq()) return 0;
+  return bytes_after_last() - bytes_before(std::max(from, first_seq_));
+}
+
+std::string fact_window::snapshot_from(std::uint64_t from, std::uint64_t id, bool reset) const {
+  // make_snapshot() of nothing gives the frame's head and tail: "...data: []\n\n".
+  auto const empty = make_snapshot({}, id, reset);
+  std::string out;
+  out.reserve(empty.size() + bytes_from(from) + size_);
+  out.append(empty, 0, empty.size() - 3);
+  if (size_ != 0) {
+    for (auto seq = std::max(from, first_seq_); seq <= last_seq(); ++seq) {
+      if (seq != std::max(from, first_seq_)) out += ',';
+      out += at(seq).json;
+    }
+  }
+  out += "]\n\n";
+  return out;
+}
+
+}  // namespace facts
