@@ -8,11 +8,11 @@ namespace facts {
 
 fact_writer::fact_writer(fact_store& store, broadcaster& hub,
                          std::chrono::milliseconds fan_out_timeout)
-    : store_(store), hub_(hub), fan_out_timeout_(fan_out_timeout), fanned_seq_(hub.last_seq()) {
-  running_ = std::max(1u, store_.concurrent_appends());
-  for (unsigned i = 0; i < running_; ++i)
-    threads_.emplace_back([this] { run(); });
-}
+    : store_(store),
+      hub_(hub),
+      fan_out_timeout_(fan_out_timeout),
+      fanned_seq_(hub.last_seq()),
+      thread_([this] { run(); }) {}
 
 void fact_writer::fanned_out(std::uint64_t seq) {
   {
@@ -43,13 +43,12 @@ bool fact_writer::stop(std::chrono::steady_clock::time_point deadline) {
   {
     std::unique_lock lock(mutex_);
     stopping_ = true;
-    wake_.notify_all();
+    wake_.notify_one();
     // A commit stuck in the store (an fsync that never returns) must not hold the caller past
     // its deadline: the thread is then left to finish, or not, on its own.
-    if (!finished_.wait_until(lock, deadline, [this] { return running_ == 0; })) return false;
+    if (!finished_.wait_until(lock, deadline, [this] { return done_; })) return false;
   }
-  for (auto& thread : threads_)
-    if (thread.joinable()) thread.join();
+  if (thread_.joinable()) thread_.join();
   return true;
 }
 
@@ -59,8 +58,9 @@ void fact_writer::run() {
     {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) {  // stopping, and everything submitted is taken
-        if (--running_ == 0) finished_.notify_all();
+      if (queue_.empty()) {  // stopping, and everything submitted is done
+        done_ = true;
+        finished_.notify_all();
         return;
       }
       batch.swap(queue_);

@@ -16,17 +16,16 @@
 namespace facts {
 
 /**
- * Represents the writer between POST handlers and the store. Facts submitted from any thread
- * are appended in batches (group commit) on the writer's own thread, then acknowledged
+ * Represents the single writer between POST handlers and the store. Facts submitted from any
+ * thread are appended in batches (group commit) on the writer's own thread, then acknowledged
  * once the log's follower (see fact_store::follow) has fanned them out here: the writer never
  * publishes itself, so a fact posted here and one posted on another instance take one road. A
  * fact is never seen by a stream before it is stored, and never acknowledged before it is
- * fanned out. A store that assigns seqs itself gets one thread, the single writer; a shared log
- * gets fact_store::concurrent_appends() lanes, each with a batch under way.
+ * fanned out.
  */
 class fact_writer {
  public:
-  /// Called on a writer thread with what became of the fact, or nullopt when the store
+  /// Called on the writer thread with what became of the fact, or nullopt when the store
   /// failed or the writer is stopped (nothing was stored).
   using completion = std::function<void(std::optional<append_result>)>;
 
@@ -42,8 +41,8 @@ class fact_writer {
   /// Queues one fact; `done` runs exactly once. After stop(), runs `done(nullopt)` at once.
   void submit(append_request request, completion done);
 
-  /// Stores and acknowledges everything already submitted, then ends the threads. Returns false
-  /// when a commit is still under way at `deadline`: the threads are left running, and the
+  /// Stores and acknowledges everything already submitted, then ends the thread. Returns false
+  /// when a commit is still under way at `deadline`: the thread is left running, and the
   /// writer must then not be destroyed (the caller ends the process instead).
   bool stop(std::chrono::steady_clock::time_point deadline);
 
@@ -64,17 +63,17 @@ class fact_writer {
 
   fact_store& store_;
   broadcaster& hub_;
-  std::mutex mutex_;                  // guards queue_, stopping_ and running_
+  std::mutex mutex_;                  // guards queue_, stopping_ and done_
   std::condition_variable wake_;      // signalled on submit and stop
-  std::condition_variable finished_;  // signalled when the last thread is done
+  std::condition_variable finished_;  // signalled when the thread is done
   std::vector<pending> queue_;
   bool stopping_ = false;
-  unsigned running_ = 0;  // threads not yet done: each stores what it took and ends
+  bool done_ = false;  // the thread has stored everything and is ending
   std::chrono::milliseconds fan_out_timeout_;
   std::mutex fanned_mutex_;              // guards fanned_seq_
   std::condition_variable fanned_wake_;  // signalled by fanned_out()
   std::uint64_t fanned_seq_ = 0;
-  std::vector<std::thread> threads_;  // last: start after the members they use exist
+  std::thread thread_;  // last: starts after the members it uses exist
 };
 
 }  // namespace facts

@@ -38,14 +38,8 @@ bool is_timeout(natsStatus status) {
 
 }  // namespace
 
-struct nats_store::batch_reports {
-  std::vector<std::pair<std::size_t, ack_report>> reports;  // guarded by publish_mutex_
-  std::condition_variable wake;                             // signalled by on_ack
-};
-
 struct nats_store::publish_slot {
-  natsMsg* msg = nullptr;   // ours while not in flight
-  natsMsg* sent = nullptr;  // the message nats.c holds while in flight: its in_flight_ key
+  natsMsg* msg = nullptr;  // ours while not in flight
   bool in_flight = false;
   bool done = false;
   int attempts = 0;
@@ -69,7 +63,12 @@ std::vector<append_result> nats_store::append(std::vector<append_request> const&
                         ": cannot build a message: " + natsStatus_GetText(s));
     }
   }
-  batch_reports batch;
+  {
+    std::lock_guard lock(publish_mutex_);
+    in_flight_.clear();
+    reports_.clear();
+  }
+
   for (;;) {
     auto const now = clock::now();
     bool waiting = false;
@@ -79,27 +78,25 @@ std::vector<append_result> nats_store::append(std::vector<append_request> const&
       if (slot.done) continue;
       waiting = true;
       if (slot.in_flight) continue;
-      if (slot.send_at <= now && now < deadline) send(batch, i, slot, deadline);
+      if (slot.send_at <= now && now < deadline) send(i, slot, deadline);
       if (!slot.in_flight) next_send = std::min(next_send, slot.send_at);
     }
     if (!waiting || now >= deadline) break;
     std::unique_lock lock(publish_mutex_);
-    batch.wake.wait_until(lock, std::max(next_send, now + std::chrono::milliseconds(1)),
-                          [&batch] { return !batch.reports.empty(); });
+    publish_wake_.wait_until(lock, std::max(next_send, now + std::chrono::milliseconds(1)),
+                             [this] { return !reports_.empty(); });
     lock.unlock();
-    take_reports(batch, slots);
+    take_reports(slots);
   }
 
   std::vector<append_result> results;
   results.reserve(requests.size());
   {
-    // What is still in flight is nats.c's to report later; on_ack then frees it. Only this
-    // batch's messages: other lanes' batches are still waiting for theirs.
+    // What is still in flight is nats.c's to report later; on_ack then frees it.
     std::lock_guard lock(publish_mutex_);
-    for (auto const& slot : slots)
-      if (slot.in_flight) in_flight_.erase(slot.sent);
+    in_flight_.clear();
   }
-  take_reports(batch, slots);  // what came back meanwhile: its message is ours again
+  take_reports(slots);  // what came back meanwhile: its message is ours again
   for (std::size_t i = 0; i < slots.size(); ++i) {
     results.push_back(answer(slots[i], requests[i]));
     if (!slots[i].in_flight) natsMsg_Destroy(slots[i].msg);
@@ -107,8 +104,7 @@ std::vector<append_result> nats_store::append(std::vector<append_request> const&
   return results;
 }
 
-void nats_store::send(batch_reports& batch, std::size_t index, publish_slot& slot,
-                      clock::time_point deadline) {
+void nats_store::send(std::size_t index, publish_slot& slot, clock::time_point deadline) {
   // Not connected: nats.c would keep the message in its reconnect buffer and publish it after
   // we answered 503, so it is not handed over until the connection is back.
   if (natsConnection_Status(conn_) != NATS_CONN_STATUS_CONNECTED) {
@@ -127,13 +123,12 @@ void nats_store::send(batch_reports& batch, std::size_t index, publish_slot& slo
   {
     // Registered before it is sent: its ack may come back before js_PublishMsgAsync returns.
     std::lock_guard lock(publish_mutex_);
-    in_flight_[msg] = {&batch, index};
+    in_flight_[msg] = index;
   }
   ++slot.attempts;
   natsStatus const s = js_PublishMsgAsync(js_, &slot.msg, &pub);
   if (s == NATS_OK) {
     slot.in_flight = true;  // nats.c owns it until on_ack hands it back
-    slot.sent = msg;
     return;
   }
   std::lock_guard lock(publish_mutex_);
@@ -143,17 +138,16 @@ void nats_store::send(batch_reports& batch, std::size_t index, publish_slot& slo
   if (!retryable(s, {})) slot.done = true;
 }
 
-void nats_store::take_reports(batch_reports& batch, std::vector<publish_slot>& slots) {
+void nats_store::take_reports(std::vector<publish_slot>& slots) {
   std::vector<std::pair<std::size_t, ack_report>> reports;
   {
     std::lock_guard lock(publish_mutex_);
-    reports.swap(batch.reports);
+    reports.swap(reports_);
   }
   auto const now = clock::now();
   for (auto& [index, report] : reports) {
     auto& slot = slots[index];
     slot.in_flight = false;
-    slot.sent = nullptr;
     slot.msg = report.msg;
     report.msg = nullptr;
     slot.last = std::move(report);
@@ -220,10 +214,9 @@ void nats_store::on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, vo
     std::lock_guard lock(self->publish_mutex_);
     auto const it = self->in_flight_.find(msg);
     if (it != self->in_flight_.end()) {
-      auto& batch = *it->second.batch;
-      batch.reports.emplace_back(it->second.slot, std::move(report));
+      self->reports_.emplace_back(it->second, std::move(report));
       self->in_flight_.erase(it);
-      batch.wake.notify_one();
+      self->publish_wake_.notify_one();
       return;
     }
   }

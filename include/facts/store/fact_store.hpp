@@ -67,11 +67,6 @@ class fact_store {
   /// store_error, in which case none of them is stored.
   virtual std::vector<append_result> append(std::vector<append_request> const& requests) = 0;
 
-  /// How many append() calls the writer may have under way at once. A store that assigns the
-  /// seqs itself takes one (one writer, one group commit at a time); a shared log, where the
-  /// server assigns them and a batch waits for a network round trip, gains from several.
-  virtual unsigned concurrent_appends() const { return 1; }
-
   /// At most `max` facts with seq > `after`, oldest first.
   virtual std::vector<fact> read_after(std::uint64_t after, std::size_t max) const = 0;
 

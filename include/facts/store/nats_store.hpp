@@ -50,8 +50,6 @@ class nats_store final : public fact_store {
   /// Publishes the batch with a Nats-Msg-Id each (the Idempotency-Key, or a random one), retries
   /// what times out with the same id within publish_timeout, and answers each request.
   std::vector<append_result> append(std::vector<append_request> const& requests) override;
-  /// Batches in flight at once: while one waits for its acks, the next is already published.
-  unsigned concurrent_appends() const override { return 8; }
   std::vector<fact> read_after(std::uint64_t after, std::size_t max) const override;
   std::vector<fact> read_latest(std::size_t max) const override;
   /// The log's newest seq as far as this instance knows (acks, stream info, what it followed).
@@ -69,8 +67,6 @@ class nats_store final : public fact_store {
  private:
   /** Represents one request of a batch on its way to an acknowledgement. */
   struct publish_slot;
-  /** Represents one append() call's acks, as nats.c's reply thread reports them. */
-  struct batch_reports;
   /** Represents what nats.c's ack handler brought back for one message. */
   struct ack_report {
     natsMsg* msg = nullptr;  ///< ours again
@@ -100,9 +96,8 @@ class nats_store final : public fact_store {
                              void* closure);
 
   // nats_publish.cpp: append.
-  void send(batch_reports& batch, std::size_t index, publish_slot& slot,
-            std::chrono::steady_clock::time_point deadline);
-  void take_reports(batch_reports& batch, std::vector<publish_slot>& slots);
+  void send(std::size_t index, publish_slot& slot, std::chrono::steady_clock::time_point deadline);
+  void take_reports(std::vector<publish_slot>& slots);
   append_result answer(publish_slot const& slot, append_request const& request);
   static void on_ack(jsCtx* js, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure);
 
@@ -130,13 +125,11 @@ class nats_store final : public fact_store {
   std::condition_variable closed_wake_;
   bool closed_ = false;
 
-  // Publishing: the writer's lanes wait, each for its own batch; nats.c's reply thread reports.
-  struct in_flight_entry {
-    batch_reports* batch;
-    std::size_t slot;
-  };
-  std::mutex publish_mutex_;  // guards in_flight_ and every batch_reports' reports
-  std::unordered_map<natsMsg*, in_flight_entry> in_flight_;  // message -> its batch and slot
+  // Publishing: the writer thread waits, nats.c's reply thread reports.
+  std::mutex publish_mutex_;  // guards in_flight_ and reports_
+  std::condition_variable publish_wake_;
+  std::unordered_map<natsMsg*, std::size_t> in_flight_;  // message -> slot of the current batch
+  std::vector<std::pair<std::size_t, ack_report>> reports_;
   std::atomic<std::uint64_t> acked_{0}, duplicates_{0}, timeouts_{0}, no_quorum_{0};
 
   // Following: nats.c's delivery thread of the current subscription hands facts on.
