@@ -72,12 +72,22 @@ export async function stopChild(child, signal = 'SIGTERM') {
   children.delete(child);
 }
 
-/** factsd on 127.0.0.1:0 with a memory store; resolves once its start line names the port. */
-export function startFactsd(binary) {
+/** Stops every child still running, one after another, as stopChild does. */
+export async function stopChildren() {
+  for (const child of [...children]) await stopChild(child);
+}
+
+/**
+ * factsd on 127.0.0.1:0 with a memory store; resolves once its start line names the port, and
+ * rejects if none came within `startTimeoutMs`.
+ */
+export function startFactsd(binary, { startTimeoutMs = 20_000 } = {}) {
   return new Promise((resolve, reject) => {
+    // --log-level info: the start line must be printed whatever FACTSD_LOG_LEVEL says.
     const args = ['--listen', '127.0.0.1:0', '--store', 'memory:', '--retry', '300', '--log-level', 'info'];
     const child = startChild(binary, args);
-    const timer = setTimeout(() => fail(new Error('no start line within 20s')), 20_000);
+    const timer = setTimeout(() => fail(new Error(`no start line within ${startTimeoutMs / 1000}s`)),
+      startTimeoutMs);
     function fail(err) {
       clearTimeout(timer);
       reject(new Error(`factsd did not start: ${err.message}\n${child.log}`));

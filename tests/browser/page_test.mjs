@@ -8,95 +8,20 @@
 // Set FACTSD_SCREENSHOT=/some/file.png to keep a screenshot of the page for a human to look at,
 // and FACTSD_WEB_ROOT=web (factsd reads it) to test the page on disk without rebuilding.
 
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import net from 'node:net';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
+import {
+  CHROMIUM, CHROMIUM_ARGS, binaryArgument, check, factTexts, postFact, run, startFactsd, stopChild,
+  stopChildren, waitForState,
+} from './harness.mjs';
 
 const GLOBAL_TIMEOUT_MS = 120_000;
-const STEP_TIMEOUT_MS = 10_000;
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const STEP_TIMEOUT_MS = 10_000; // this test's own step deadline (the harness's is 15 s)
+const START_TIMEOUT_MS = 10_000; // for factsd's start line (the harness's default is 20 s)
 const LIVE = 'live'; // what #state says while the stream is open
 
-const binary = process.argv[2];
-if (!binary || !existsSync(binary)) {
-  console.error(`usage: node page_test.mjs <path to factsd>  (got ${binary ?? 'nothing'})`);
-  process.exit(2);
-}
-
-// ---- processes we own ----------------------------------------------------------------------
-
-const children = new Set(); // factsd processes still running
-
-function killChildren() {
-  for (const child of children) {
-    try {
-      process.kill(child.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  children.clear();
-}
-
-// Whatever ends this process, no factsd outlives it. (playwright closes its own browser.)
-process.on('exit', killChildren);
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => {
-    killChildren();
-    process.exit(1);
-  });
-}
-
-const globalTimer = setTimeout(() => {
-  console.log(`FAIL - global timeout: the run took longer than ${GLOBAL_TIMEOUT_MS / 1000}s`);
-  console.log(`${passed} passed, ${failed + 1} failed`);
-  killChildren();
-  process.exit(1);
-}, GLOBAL_TIMEOUT_MS);
-
-// Starts factsd and resolves once its start line names the port.
-function startFactsd() {
-  return new Promise((resolve, reject) => {
-    // --log-level info: the start line must be printed whatever FACTSD_LOG_LEVEL says.
-    const args = ['--listen', '127.0.0.1:0', '--store', 'memory:', '--retry', '300', '--log-level', 'info'];
-    const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    children.add(child);
-    let log = '';
-    const timer = setTimeout(() => fail(new Error('no start line within 10s')), 10_000);
-    function fail(err) {
-      clearTimeout(timer);
-      reject(new Error(`factsd did not start: ${err.message}\n${log}`));
-    }
-    child.on('error', fail);
-    child.on('exit', (code, signal) => {
-      children.delete(child);
-      fail(new Error(`exited with ${code ?? signal}`));
-    });
-    // Keep reading stderr for the whole run: a full pipe would block factsd's logging.
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (text) => {
-      if (log.length < 20_000) log += text;
-      const match = /listening on 127\.0\.0\.1:(\d+)/.exec(log);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(match[1]), base: `http://127.0.0.1:${match[1]}` });
-      }
-    });
-  });
-}
-
-async function stopFactsd(child) {
-  if (!children.has(child)) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  process.kill(child.pid, 'SIGTERM');
-  const timeout = new Promise((resolve) => setTimeout(resolve, 5_000, 'timeout'));
-  if ((await Promise.race([exited, timeout])) === 'timeout') process.kill(child.pid, 'SIGKILL');
-  children.delete(child);
-}
+const binary = binaryArgument('page_test.mjs');
 
 // A TCP relay between the browser and factsd. It can cut every connection, hold new ones until
 // resumed (so a reconnect waits while the test changes things behind it), switch to another
@@ -157,48 +82,6 @@ function startRelay(upstreamPort) {
 
 // ---- checks ---------------------------------------------------------------------------------
 
-let passed = 0;
-let failed = 0;
-let stopped = false;
-
-// Runs one check and reports it on its own line. A fatal failure skips the remaining checks,
-// which could only time out one after another.
-async function check(name, fn, { fatal = false } = {}) {
-  if (stopped) return;
-  try {
-    await fn();
-    passed += 1;
-    console.log(`ok   - ${name}`);
-  } catch (err) {
-    failed += 1;
-    console.log(`FAIL - ${name}: ${String(err?.message ?? err).split('\n').slice(0, 6).join('\n       ')}`);
-    if (fatal) {
-      stopped = true;
-      console.log('       (fatal: skipping the remaining checks)');
-    }
-  }
-}
-
-async function postFact(base, fact) {
-  const res = await fetch(`${base}/fact`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify(fact),
-  });
-  const body = await res.text();
-  assert.equal(res.status, 201, `POST /fact answered ${res.status}: ${body}`);
-  return JSON.parse(body);
-}
-
-// The Fact column, top to bottom.
-const factTexts = (page) =>
-  page.$$eval('#facts tbody tr', (trs) => trs.map((tr) => tr.cells[0].textContent));
-
-function waitForState(page, label, timeout = STEP_TIMEOUT_MS) {
-  return page.waitForFunction((want) => document.getElementById('state').textContent === want,
-    label, { timeout });
-}
-
 function waitForRow(page, info) {
   return page.waitForFunction(
     (text) => [...document.querySelectorAll('#facts tbody tr')].some((tr) => tr.cells[0].textContent === text),
@@ -216,7 +99,7 @@ async function assertTable(page, expected) {
 }
 
 async function main() {
-  let server = await startFactsd();
+  let server = await startFactsd(binary, { startTimeoutMs: START_TIMEOUT_MS });
   console.log(`# factsd pid ${server.child.pid} on ${server.base}`);
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
   let relay = null;
@@ -245,7 +128,7 @@ async function main() {
     }, { fatal: true });
 
     await check(`the connection state becomes "${LIVE}"`, async () => {
-      await waitForState(page, LIVE);
+      await waitForState(page, LIVE, STEP_TIMEOUT_MS);
     }, { fatal: true });
 
     await check('a fact posted through the form appears as a row and the inputs clear', async () => {
@@ -320,7 +203,7 @@ async function main() {
 
     await check('after a reload every fact appears exactly once, in order', async () => {
       await page.reload();
-      await waitForState(page, LIVE);
+      await waitForState(page, LIVE, STEP_TIMEOUT_MS);
       await waitForRowCount(page, posted.length);
       await page.waitForTimeout(300); // room for a duplicate to arrive late
       await assertTable(page, posted);
@@ -351,17 +234,17 @@ async function main() {
 
     await check('after a dropped stream the page resumes with Last-Event-ID and shows missed facts once', async () => {
       await page2.goto(`${relayBase}/`);
-      await waitForState(page2, LIVE);
+      await waitForState(page2, LIVE, STEP_TIMEOUT_MS);
       await waitForRowCount(page2, posted.length);
       const newest = (await (await fetch(`${server.base}/status`)).json()).last_id;
       relay.pause();
       relay.cut();
-      await waitForState(page2, 'reconnecting');
+      await waitForState(page2, 'reconnecting', STEP_TIMEOUT_MS);
       const info = 'Posted while the page was away.';
       await postFact(server.base, { info, source: 'https://example.org/missed' });
       posted.push(info);
       relay.resume();
-      await waitForState(page2, LIVE);
+      await waitForState(page2, LIVE, STEP_TIMEOUT_MS);
       await waitForRow(page2, info);
       await page2.waitForTimeout(300);
       await assertTable(page2, posted);
@@ -375,12 +258,12 @@ async function main() {
       try {
         relay.pause();
         relay.cut();
-        await waitForState(page2, 'reconnecting');
+        await waitForState(page2, 'reconnecting', STEP_TIMEOUT_MS);
         const info = 'Posted while the header was lost.';
         await postFact(server.base, { info, source: '' });
         posted.push(info);
         relay.resume();
-        await waitForState(page2, LIVE);
+        await waitForState(page2, LIVE, STEP_TIMEOUT_MS);
         await waitForRow(page2, info);
         await page2.waitForTimeout(300);
         await assertTable(page2, posted);
@@ -401,12 +284,11 @@ async function main() {
       }, { times: 1 });
       try {
         relay.cut();
-        await waitForState(page2, 'reconnecting');
+        await waitForState(page2, 'reconnecting', STEP_TIMEOUT_MS);
         const info = 'Posted while the stream was refused.';
         await postFact(server.base, { info, source: 'https://example.org/refused' });
         posted.push(info);
-        await page2.waitForFunction((want) => document.getElementById('state').textContent === want,
-          LIVE, { timeout: 15_000 }); // the page waits 5 s before it tries again
+        await waitForState(page2, LIVE, 15_000); // the page waits 5 s before it tries again
         await waitForRow(page2, info);
         await page2.waitForTimeout(300);
         await assertTable(page2, posted);
@@ -418,14 +300,14 @@ async function main() {
 
     await check('after the server lost its facts, the reset event replaces the table', async () => {
       relay.pause();
-      await stopFactsd(server.child);
+      await stopChild(server.child);
       relay.cut();
-      server = await startFactsd();
+      server = await startFactsd(binary, { startTimeoutMs: START_TIMEOUT_MS });
       console.log(`#   second factsd pid ${server.child.pid} on ${server.base}`);
       relay.upstreamPort = server.port;
       const info = 'The only fact the new server has.';
       await postFact(server.base, { info, source: 'https://example.org/new' });
-      await waitForState(page2, 'reconnecting');
+      await waitForState(page2, 'reconnecting', STEP_TIMEOUT_MS);
       relay.resume();
       // A stopping factsd tells each stream to retry after 1 to 11 s, spread so that clients do
       // not all return at once: the page comes back within that, not within a step's timeout.
@@ -443,18 +325,8 @@ async function main() {
   } finally {
     await browser.close().catch(() => {});
     if (relay) await relay.close();
-    for (const child of [...children]) await stopFactsd(child);
+    await stopChildren();
   }
 }
 
-try {
-  await main();
-} catch (err) {
-  failed += 1;
-  console.log(`FAIL - setup: ${err?.stack ?? err}`);
-} finally {
-  killChildren();
-  clearTimeout(globalTimer);
-}
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 && !stopped ? 0 : 1);
+await run(main, GLOBAL_TIMEOUT_MS);
