@@ -7,7 +7,6 @@
 #include <future>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,6 +15,7 @@
 #include "facts/fact_writer.hpp"
 #include "facts/store/memory_store.hpp"
 #include "facts/store/sqlite_store.hpp"
+#include "support/files.hpp"
 
 namespace {
 
@@ -99,22 +99,7 @@ void check_follow_contract(facts::fact_store& store) {
   }
 }
 
-/** Represents a fresh folder under the temp dir, removed with everything in it. */
-struct temp_folder {
-  std::filesystem::path path;
-  temp_folder() {
-    std::random_device rd;
-    path = std::filesystem::temp_directory_path() /
-           ("factsd-follow-test-" + std::to_string(rd()) + "-" + std::to_string(rd()));
-    std::filesystem::create_directories(path);
-  }
-  temp_folder(temp_folder const&) = delete;
-  temp_folder& operator=(temp_folder const&) = delete;
-  ~temp_folder() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
+using temp_folder = facts::test::temp_dir;
 
 std::optional<facts::append_result> submit_and_wait(facts::fact_writer& writer, std::string json) {
   std::promise<std::optional<facts::append_result>> answered;
@@ -134,7 +119,7 @@ TEST_CASE("memory_store hands what it commits to its follower", "[concurrency]")
 
 TEST_CASE("sqlite_store hands what it commits to its follower", "[concurrency]") {
   temp_folder folder;
-  facts::sqlite_store store((folder.path / "facts.db").string(), facts::sync_mode::normal);
+  facts::sqlite_store store((folder.path() / "facts.db").string(), facts::sync_mode::normal);
   check_follow_contract(store);
 }
 

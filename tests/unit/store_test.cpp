@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,6 +14,7 @@
 #include "facts/store/append_plan.hpp"
 #include "facts/store/memory_store.hpp"
 #include "facts/store/sqlite_store.hpp"
+#include "support/files.hpp"
 #include "support/wait.hpp"
 
 namespace {
@@ -218,29 +218,13 @@ TEST_CASE("memory_store read_after a seq past INT64_MAX reads nothing") {
   check_read_after_beyond_int64(store);
 }
 
-/** Represents a fresh folder under the temp dir, removed with everything in it. */
-struct temp_folder {
-  std::filesystem::path path;
-
-  temp_folder() {
-    std::random_device rd;
-    path = std::filesystem::temp_directory_path() /
-           ("factsd-store-test-" + std::to_string(rd()) + "-" + std::to_string(rd()));
-    std::filesystem::create_directories(path);
-  }
-  temp_folder(temp_folder const&) = delete;
-  temp_folder& operator=(temp_folder const&) = delete;
-  ~temp_folder() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
+using temp_folder = facts::test::temp_dir;
 
 /** Represents a SQLite store in its own folder; the store closes before the folder goes. */
 struct sqlite_fixture {
   temp_folder folder;
   // sync normal: the contract is about what is stored, not about fsync.
-  facts::sqlite_store store{(folder.path / "facts.db").string(), facts::sync_mode::normal};
+  facts::sqlite_store store{(folder.path() / "facts.db").string(), facts::sync_mode::normal};
 };
 
 TEST_CASE("sqlite_store keeps the fact_store contract", "[concurrency]") {
@@ -264,7 +248,7 @@ TEST_CASE("a read completes while a commit is held, without waiting for it", "[c
   // writer, as it would for a slow fsync. A read must not wait behind that commit.
   sqlite_fixture f;
   f.store.append(texts{R"({"n":1})", R"({"n":2})"});
-  SQLite::Database other((f.folder.path / "facts.db").string(), SQLite::OPEN_READWRITE);
+  SQLite::Database other((f.folder.path() / "facts.db").string(), SQLite::OPEN_READWRITE);
   other.exec("BEGIN IMMEDIATE");
 
   std::atomic<bool> entering{false};
@@ -298,7 +282,7 @@ TEST_CASE("a read completes while a commit is held, without waiting for it", "[c
 
 TEST_CASE("a database file deleted or replaced while open refuses appends") {
   temp_folder folder;
-  auto const path = (folder.path / "facts.db").string();
+  auto const path = (folder.path() / "facts.db").string();
   facts::sqlite_store store(path, facts::sync_mode::normal);
   store.append(texts{R"({"n":1})"});
   CHECK(store.problem().empty());
@@ -307,7 +291,7 @@ TEST_CASE("a database file deleted or replaced while open refuses appends") {
     std::filesystem::remove(path);
   }
   SECTION("replaced by another file") {
-    auto const other = (folder.path / "other.db").string();
+    auto const other = (folder.path() / "other.db").string();
     { std::ofstream(other) << "not ours"; }
     std::filesystem::rename(other, path);
   }
@@ -338,7 +322,7 @@ TEST_CASE("idempotency keys answer replays and conflicts from the stored fact") 
   }
   SECTION("sqlite, and again after reopening it") {
     temp_folder folder;
-    auto const path = (folder.path / "facts.db").string();
+    auto const path = (folder.path() / "facts.db").string();
     {
       facts::sqlite_store store(path, facts::sync_mode::normal);
       check(store);
