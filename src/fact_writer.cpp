@@ -28,15 +28,26 @@ fact_writer::~fact_writer() {
 }
 
 void fact_writer::submit(append_request request, completion done) {
+  std::vector<submission> one;
+  one.push_back({std::move(request), std::move(done)});
+  submit_all(std::move(one));
+}
+
+void fact_writer::submit_all(std::vector<submission> batch) {
   {
     std::lock_guard lock(mutex_);
     if (!stopping_) {
-      queue_.push_back({std::move(request), std::move(done)});
+      if (queue_.empty())
+        queue_.swap(batch);
+      else
+        queue_.insert(queue_.end(), std::make_move_iterator(batch.begin()),
+                      std::make_move_iterator(batch.end()));
       wake_.notify_one();
       return;
     }
   }
-  done(std::nullopt);
+  for (auto& s : batch)
+    s.done(std::nullopt);
 }
 
 bool fact_writer::stop(std::chrono::steady_clock::time_point deadline) {
@@ -53,7 +64,7 @@ bool fact_writer::stop(std::chrono::steady_clock::time_point deadline) {
 }
 
 void fact_writer::run() {
-  std::vector<pending> batch;
+  std::vector<submission> batch;
   for (;;) {
     {
       std::unique_lock lock(mutex_);
@@ -70,7 +81,7 @@ void fact_writer::run() {
   }
 }
 
-void fact_writer::commit(std::vector<pending>& batch) {
+void fact_writer::commit(std::vector<submission>& batch) {
   auto const started = std::chrono::steady_clock::now();
   std::vector<append_request> requests;
   requests.reserve(batch.size());

@@ -51,7 +51,6 @@ server::server(config cfg)
           http::session_context{{cors_, files_, *hub_, *store_, std::chrono::steady_clock::now(),
                                  cfg_.publish_token, cfg_.limits, stats_, cfg_.max_lag},
                                 *hub_,
-                                *writer_,
                                 cfg_.limits,
                                 cfg_.retry,
                                 stats_,
@@ -73,7 +72,8 @@ server::server(config cfg)
     worker.streams =
         std::make_shared<http::stream_group>(worker.ioc, *hub_, *reader_, cfg_.limits, stats_);
     hub_->attach(worker.streams);
-    lanes.push_back({worker.ioc, *worker.streams});
+    worker.posts = std::make_unique<http::post_batch>(worker.ioc, *writer_);
+    lanes.push_back({worker.ioc, *worker.streams, *worker.posts});
   }
   heartbeat_timer_.emplace(workers_.front()->ioc);
   try {

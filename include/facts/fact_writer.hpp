@@ -38,8 +38,18 @@ class fact_writer {
   fact_writer(fact_writer const&) = delete;
   fact_writer& operator=(fact_writer const&) = delete;
 
+  /** Represents one fact to store and what to do with its result. */
+  struct submission {
+    append_request request;
+    completion done;
+  };
+
   /// Queues one fact; `done` runs exactly once. After stop(), runs `done(nullopt)` at once.
   void submit(append_request request, completion done);
+
+  /// Queues several facts, in order, with one wake-up of the writer thread; each `done` runs
+  /// exactly once, as with submit().
+  void submit_all(std::vector<submission> batch);
 
   /// Stores and acknowledges everything already submitted, then ends the thread. Returns false
   /// when a commit is still under way at `deadline`: the thread is left running, and the
@@ -51,13 +61,8 @@ class fact_writer {
   void fanned_out(std::uint64_t seq);
 
  private:
-  struct pending {
-    append_request request;
-    completion done;
-  };
-
   void run();
-  void commit(std::vector<pending>& batch);
+  void commit(std::vector<submission>& batch);
   void wait_fanned_out(std::vector<append_result>& results,
                        std::chrono::steady_clock::time_point started);
 
@@ -66,7 +71,7 @@ class fact_writer {
   std::mutex mutex_;                  // guards queue_, stopping_ and done_
   std::condition_variable wake_;      // signalled on submit and stop
   std::condition_variable finished_;  // signalled when the thread is done
-  std::vector<pending> queue_;
+  std::vector<submission> queue_;
   bool stopping_ = false;
   bool done_ = false;  // the thread has stored everything and is ending
   std::chrono::milliseconds fan_out_timeout_;

@@ -77,6 +77,7 @@ class server {
   struct io_worker {
     http::net::io_context ioc{1};
     std::shared_ptr<http::stream_group> streams;  // after ioc: its sockets close first
+    std::unique_ptr<http::post_batch> posts;      // its POSTs on their way to the writer
     std::thread thread;
     std::atomic<bool> done{false};  // the thread has left ioc.run() for good
   };

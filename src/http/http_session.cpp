@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <charconv>
+
+#include "facts/http/response_bytes.hpp"
 
 namespace facts::http {
 
@@ -41,8 +44,9 @@ std::optional<std::string> last_event_id_param(std::string_view target) {
 
 }  // namespace
 
-http_session::http_session(tcp::socket&& socket, session_context const& ctx, stream_group& streams)
-    : stream_(std::move(socket)), ctx_(ctx), streams_(streams) {}
+http_session::http_session(tcp::socket&& socket, session_context const& ctx, stream_group& streams,
+                           post_batch& posts)
+    : stream_(std::move(socket)), ctx_(ctx), streams_(streams), posts_(posts) {}
 
 http_session::~http_session() {
   if (answering_) --ctx_.requests_in_flight;
@@ -80,12 +84,27 @@ void http_session::do_read_request() {
   parser_.emplace();
   parser_->body_limit(ctx_.lim.max_fact_bytes);
   parser_->header_limit(static_cast<std::uint32_t>(ctx_.lim.max_header_bytes));
+  // A keep-alive client's request usually arrived whole in one read: parsed from the buffer at
+  // once, it skips two asynchronous reads (and their timers) that would find nothing to read.
+  beast::error_code ec;
+  parse_buffered(ec);
+  if (ec || parser_->is_done()) return on_read(ec, 0);
   stream_.expires_after(ctx_.lim.request_timeout);
+  if (parser_->is_header_done()) return on_read_header(ec, 0);
   // The head first: a client that sent `Expect: 100-continue` waits for our go-ahead before it
   // sends the body (and a body over the limit is refused from its Content-Length before that).
   bhttp::async_read_header(
       stream_, buffer_, *parser_,
       beast::bind_front_handler(&http_session::on_read_header, shared_from_this()));
+}
+
+void http_session::parse_buffered(beast::error_code& ec) {
+  while (buffer_.size() > 0 && !parser_->is_done()) {
+    auto const used = parser_->put(buffer_.data(), ec);
+    buffer_.consume(used);
+    if (ec == bhttp::error::need_more) ec = {};
+    if (ec || used == 0) return;
+  }
 }
 
 void http_session::on_read_header(beast::error_code ec, std::size_t bytes) {
@@ -159,12 +178,8 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
     case route_decision::action::retry_later:
       return retry_later(std::move(decision.res));
     case route_decision::action::publish:
-      ctx_.writer.submit({std::move(decision.fact_json), std::move(decision.idempotency_key)},
-                         [self = shared_from_this()](auto result) {
-                           net::post(
-                               self->stream_.get_executor(),
-                               [self, result = std::move(result)] { self->on_published(result); });
-                         });
+      posts_.add({std::move(decision.fact_json), std::move(decision.idempotency_key)},
+                 [self = shared_from_this()](auto result) { self->on_published(result); });
       return;
   }
 }
@@ -240,11 +255,16 @@ void http_session::refuse(response res) {
 void http_session::do_write(response res) {
   ctx_.stats.request_answered(route_name(req_.target()), res.result_int());
   res_ = std::move(res);
-  bool const keep_alive = res_->keep_alive();
+  // The head's buffer is kept for the connection's life, so a keep-alive publisher's answers
+  // reuse it; the body is written from the response itself, in the same call.
+  answer_head_.clear();
+  append_head(answer_head_, *res_);
+  std::array<net::const_buffer, 2> const bytes{net::buffer(answer_head_),
+                                               net::buffer(res_->body())};
   stream_.expires_after(ctx_.lim.write_timeout);
-  bhttp::async_write(
-      stream_, *res_,
-      beast::bind_front_handler(&http_session::on_write, shared_from_this(), keep_alive));
+  net::async_write(
+      stream_, bytes,
+      beast::bind_front_handler(&http_session::on_write, shared_from_this(), res_->keep_alive()));
 }
 
 void http_session::on_write(bool keep_alive, beast::error_code ec, std::size_t) {

@@ -60,7 +60,9 @@ void listener::on_accept(std::size_t lane, beast::error_code ec, tcp::socket soc
     if (starved_) spdlog::info("[listener] accepting again");
     starved_ = false;
     socket.set_option(tcp::no_delay(true), ec);
-    std::make_shared<http_session>(std::move(socket), ctx_, lanes_[lane].streams)->run();
+    std::make_shared<http_session>(std::move(socket), ctx_, lanes_[lane].streams,
+                                   lanes_[lane].posts)
+        ->run();
   }
   do_accept();
 }

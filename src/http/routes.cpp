@@ -4,7 +4,8 @@
 #include <cctype>
 #include <charconv>
 #include <nlohmann/json.hpp>
-#include <sstream>
+
+#include "facts/http/response_bytes.hpp"
 
 namespace facts::http {
 
@@ -374,9 +375,9 @@ std::string_view route_name(std::string_view target) {
 }
 
 std::string stream_header_bytes(response const& res) {
-  std::ostringstream out;
-  out << res.base();
-  return std::move(out).str();
+  std::string out;
+  append_head(out, res);
+  return out;
 }
 
 }  // namespace facts::http

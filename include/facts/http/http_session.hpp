@@ -6,6 +6,7 @@
 
 #include "facts/fact_writer.hpp"
 #include "facts/http/net.hpp"
+#include "facts/http/post_batch.hpp"
 #include "facts/http/routes.hpp"
 #include "facts/http/stream_group.hpp"
 #include "facts/limits.hpp"
@@ -16,7 +17,6 @@ namespace facts::http {
 struct session_context {
   route_context routes;
   broadcaster& hub;
-  fact_writer& writer;
   limits const& lim;
   std::chrono::milliseconds retry;
   metrics& stats;
@@ -32,8 +32,10 @@ struct session_context {
  */
 class http_session : public std::enable_shared_from_this<http_session> {
  public:
-  /// `streams`: the group of the I/O thread the socket runs on, which takes it on GET /events.
-  http_session(tcp::socket&& socket, session_context const& ctx, stream_group& streams);
+  /// `streams` and `posts`: those of the I/O thread the socket runs on; `streams` takes it on
+  /// GET /events, `posts` carries its POSTs to the writer.
+  http_session(tcp::socket&& socket, session_context const& ctx, stream_group& streams,
+               post_batch& posts);
   ~http_session();
 
   void run();
@@ -42,6 +44,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void do_read();
   void on_first_bytes(beast::error_code ec, std::size_t bytes);
   void do_read_request();
+  /// Feeds the parser what the buffer holds; `ec` is set when that is a bad request.
+  void parse_buffered(beast::error_code& ec);
   void on_read_header(beast::error_code ec, std::size_t bytes);
   void do_read_body();
   void on_read(beast::error_code ec, std::size_t bytes);
@@ -65,10 +69,12 @@ class http_session : public std::enable_shared_from_this<http_session> {
   beast::tcp_stream stream_;
   session_context const& ctx_;
   stream_group& streams_;
+  post_batch& posts_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   request req_;                     // the request being answered
   std::optional<response> res_;     // the response being written
+  std::string answer_head_;         // its status line and header block, as sent
   std::size_t lingered_bytes_ = 0;  // drained after the last answer, bounded by linger_limit
   bool answering_ = false;          // counted in requests_in_flight
   bool served_ = false;             // a request was answered: waits now get the idle timeout

@@ -5,6 +5,7 @@
 
 #include "facts/http/http_session.hpp"
 #include "facts/http/net.hpp"
+#include "facts/http/post_batch.hpp"
 #include "facts/http/stream_group.hpp"
 
 namespace facts::http {
@@ -13,6 +14,7 @@ namespace facts::http {
 struct io_lane {
   net::io_context& ioc;   ///< run by exactly one thread
   stream_group& streams;  ///< that thread's event streams
+  post_batch& posts;      ///< that thread's POSTs on their way to the writer
 };
 
 /**

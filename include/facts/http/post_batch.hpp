@@ -1,0 +1,47 @@
+#pragma once
+
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "facts/fact_writer.hpp"
+#include "facts/http/net.hpp"
+
+namespace facts::http {
+
+/**
+ * Represents the POSTs of one I/O thread on their way to the writer and back. The facts read
+ * in one pass of the thread's event loop go to the writer together, and the answers of one
+ * writer batch come back together: one wake-up each way per batch, not per POST. On a core
+ * shared by the two threads every wake-up is a switch away from the I/O thread; waking the
+ * writer per POST made its batches about 1.4 facts long.
+ */
+class post_batch {
+ public:
+  /// Runs on the I/O thread with what became of the fact (nullopt: not stored).
+  using answer = std::function<void(std::optional<append_result>)>;
+
+  /// `ioc`: the I/O thread's context, which only that thread runs.
+  post_batch(net::io_context& ioc, fact_writer& writer);
+
+  post_batch(post_batch const&) = delete;
+  post_batch& operator=(post_batch const&) = delete;
+
+  /// On the I/O thread: queues one fact for the writer; `on_answer` runs exactly once, later.
+  void add(append_request fact, answer on_answer);
+
+ private:
+  void hand_to_writer();
+  void take_answer(answer on_answer, std::optional<append_result> result);
+  void give_answers();
+
+  net::io_context& ioc_;
+  fact_writer& writer_;
+  std::vector<fact_writer::submission> to_writer_;  // the I/O thread's only
+  std::mutex answers_mutex_;                        // guards answers_
+  std::vector<std::pair<answer, std::optional<append_result>>> answers_;
+};
+
+}  // namespace facts::http
