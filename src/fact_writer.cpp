@@ -1,5 +1,7 @@
 #include "facts/fact_writer.hpp"
 
+#include <pthread.h>
+#include <sched.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -64,6 +66,13 @@ bool fact_writer::stop(std::chrono::steady_clock::time_point deadline) {
 }
 
 void fact_writer::run() {
+  // A woken writer must not preempt an I/O thread on the same core in the middle of its pass:
+  // it would take a batch of one or two facts, and the rest would wake it again. SCHED_BATCH
+  // (no privilege needed) turns off only that wake-up preemption; the writer keeps its fair
+  // share of the CPU, and on a core of its own it runs at once as before.
+  sched_param const normal{};
+  if (int const err = pthread_setschedparam(pthread_self(), SCHED_BATCH, &normal); err != 0)
+    spdlog::debug("[writer] SCHED_BATCH refused ({}); batches may be smaller", err);
   std::vector<submission> batch;
   for (;;) {
     {

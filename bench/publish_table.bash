@@ -1,0 +1,237 @@
+# The publish table of scripts/bench (issue 12), sourced by it: POST /fact throughput and
+# latency of factsd (memory:, sqlite --sync normal, sqlite --sync full) against nginx + nchan,
+# then publishing with 10,000 streams open, then what a second I/O thread costs per POST and per
+# delivered event. Uses scripts/bench's start_peer, stop_peer, run_loadgen, log and $work.
+#
+# The no-stream rows use wrk (Debian's package): a small C client that is not the bottleneck at
+# these rates, with 1, 8 or 64 keep-alive connections, each with one POST in flight. Each
+# server is pinned to CPU 0 and wrk to CPU 1; the servers take turns within each round, and the
+# row shows the round with the median POSTs/s. PUBLISH_ROUNDS, PUBLISH_SECONDS and PUBLISH_STREAMS
+# (3, 3, 10000) shorten a trial run.
+
+publish_counts=(1 8 64)
+publish_warm_seconds=1
+publish_seconds=${PUBLISH_SECONDS:-3}
+publish_rounds=${PUBLISH_ROUNDS:-3}
+publish_streams=${PUBLISH_STREAMS:-10000} # the with-streams case
+publish_stream_seconds=3
+publish_records=$work/publish-records.txt
+publish_body='{"info":"Shark teeth regrow: a shark may lose 30,000 in a life","source":"bench"}'
+
+# wrk prints latencies as 812.00us, 1.39ms or 1.02s: in ms.
+wrk_ms() {
+  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /[0-9]s$/ && v !~ /ms$/) n *= 1000; printf "%.2f", n }'
+}
+
+cpu_ticks() { # pid -> user + system clock ticks so far
+  awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+post_script=$work/post.lua # wrk's request, written by run_publish_table
+
+# publish_wrk LABEL PUBLISHERS ROUND: one measured wrk run against the running peer.
+publish_wrk() {
+  local label=$1 publishers=$2 round=$3 script=$post_script
+  local url=http://127.0.0.1:$server_port/fact
+  taskset -c 1 wrk -t1 -c"$publishers" -d${publish_warm_seconds}s -s "$script" "$url" >/dev/null
+  local before after out
+  before=$(cpu_ticks "$server_pid")
+  out=$(taskset -c 1 wrk -t1 -c"$publishers" -d${publish_seconds}s --latency -s "$script" "$url")
+  after=$(cpu_ticks "$server_pid")
+  local requests rate p50 p99 bad
+  requests=$(awk '/requests in/ { print $1 }' <<<"$out")
+  rate=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")
+  p50=$(wrk_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
+  p99=$(wrk_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
+  bad=$(awk '/Non-2xx/ { n += $NF } /Socket errors/ { gsub(/[^0-9 ]/, " "); for (i = 1; i <= NF; i++) n += $i } END { print n + 0 }' <<<"$out")
+  local hz cpu_us=0
+  hz=$(getconf CLK_TCK)
+  ((requests > 0)) && cpu_us=$(awk -v t=$((after - before)) -v hz="$hz" -v n="$requests" \
+    'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+  echo "record table=publish label=$label publishers=$publishers round=$round requests=$requests" \
+    "posts_per_s=$rate p50_ms=$p50 p99_ms=$p99 failed=$bad server_cpu_us_per_post=$cpu_us" \
+    >>"$publish_records"
+  log "publish: $label, $publishers publishers: $rate POSTs/s, p99 $p99 ms, $cpu_us µs CPU each"
+}
+
+run_publish_rows() {
+  local round p label
+  for ((round = 1; round <= publish_rounds; round++)); do
+    for p in "${publish_counts[@]}"; do
+      for label in nchan factsd factsd-normal factsd-full; do
+        start_peer "$label" 0 || continue
+        publish_wrk "$label" "$p" "$round"
+        stop_peer
+      done
+    done
+  done
+}
+
+# With streams open, every fact goes to each of them: the generator reads them all and checks
+# that each got every fact once, in order (loadgen's max-rate phase, 64 POSTs in flight).
+run_publish_with_streams() {
+  local label
+  for label in nchan factsd; do
+    log "publish: $label, 64 publishers with $publish_streams streams"
+    start_peer "$label" 0 || continue
+    in_flight=64 run_loadgen publish "$label" 1 "$publish_records" --streams $publish_streams \
+      --max-seconds $publish_stream_seconds --max-facts 1000000
+    stop_peer
+  done
+}
+
+# What a second I/O thread costs: the same load unpinned, --threads 1 against --threads 2, in
+# server CPU per POST (wrk, 64 publishers) and per delivered event (1,000 streams, max rate).
+run_thread_scaling() {
+  local label
+  for label in factsd-1t factsd-2t; do
+    log "publish: $label, unpinned"
+    start_peer "$label" "" || continue
+    local script=$post_script url=http://127.0.0.1:$server_port/fact before after out requests
+    wrk -t1 -c64 -d${publish_warm_seconds}s -s "$script" "$url" >/dev/null
+    before=$(cpu_ticks "$server_pid")
+    out=$(wrk -t1 -c64 -d${publish_seconds}s -s "$script" "$url")
+    after=$(cpu_ticks "$server_pid")
+    requests=$(awk '/requests in/ { print $1 }' <<<"$out")
+    echo "record table=threads label=$label case=posts requests=$requests" \
+      "posts_per_s=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")" \
+      "server_cpu_us_per_post=$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" \
+        -v n="$requests" 'BEGIN { printf "%.2f", n ? t * 1e6 / hz / n : 0 }')" >>"$publish_records"
+    stop_peer
+    start_peer "$label" "" || continue
+    run_loadgen threads "$label" "" "$publish_records" --streams 1000 --max-seconds 3 \
+      --max-facts 20000
+    stop_peer
+  done
+}
+
+run_publish_table() {
+  : >"$publish_records"
+  printf 'wrk.method = "POST"\nwrk.body = %s\nwrk.headers["Content-Type"] = "application/json"\n' \
+    "'$publish_body'" >"$post_script"
+  run_publish_rows
+  run_publish_with_streams
+  run_thread_scaling
+}
+
+# --- the report --------------------------------------------------------------------------------
+
+# The value of KEY in a record line.
+field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
+
+# The record of LABEL at PUBLISHERS whose POSTs/s is the median of its rounds.
+median_record() {
+  grep "table=publish label=$1 publishers=$2 round=" "$publish_records" |
+    awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^posts_per_s=/) print substr($i, 13) " " $0 }' |
+    sort -n | cut -d' ' -f2- | awk '{ lines[NR] = $0 } END { if (NR) print lines[int((NR + 1) / 2)] }'
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f×", a / b; else print "–" }'; }
+
+print_publish_report() {
+  local p label r nchan_rate nchan_p99 memory_rate
+  cat <<EOF
+
+## Publish table
+
+- Each server alone, pinned to CPU 0 (factsd \`--threads 1\`, nginx one worker), wrk pinned to
+  CPU 1: \`wrk -t1 -cN\` POSTing a ${#publish_body}-byte fact over N keep-alive connections, each with
+  one POST in flight, ${publish_warm_seconds} s of warm-up and then ${publish_seconds} s measured; no stream is open.
+  ${publish_rounds} rounds, the servers taking turns in each; the row is the round with the
+  median POSTs/s. Latency is wrk's, from sending a POST to its answer.
+- factsd stores each fact before it answers \`201\` (and fans it out first): \`memory:\`, or
+  SQLite in ${TMPDIR:-/tmp} ($(df -T "${TMPDIR:-/tmp}" | awk 'NR == 2 { print $2 }')) with \`--sync normal\` (no fsync per commit)
+  or \`--sync full\` (fsync before the answer). nchan keeps its messages in memory.
+- Server CPU: its user + system time over the measured run, per POST.
+
+| publishers | server | POSTs/s | p50 ms | p99 ms | server CPU µs/POST | failed | ÷ nchan POSTs/s | ÷ nchan p99 |
+|---:|---|---:|---:|---:|---:|---:|---:|---:|
+EOF
+  for p in "${publish_counts[@]}"; do
+    r=$(median_record nchan "$p")
+    nchan_rate=$(field "$r" posts_per_s)
+    nchan_p99=$(field "$r" p99_ms)
+    for label in nchan factsd factsd-normal factsd-full; do
+      r=$(median_record "$label" "$p")
+      [[ -n $r ]] || continue
+      local name=$label
+      case $label in
+      factsd) name="factsd memory:" ;;
+      factsd-normal) name="factsd sqlite normal" ;;
+      factsd-full) name="factsd sqlite full" ;;
+      esac
+      local vs_rate="–" vs_p99="–"
+      if [[ $label != nchan ]]; then
+        vs_rate=$(ratio "$(field "$r" posts_per_s)" "$nchan_rate")
+        vs_p99=$(ratio "$(field "$r" p99_ms)" "$nchan_p99")
+      fi
+      echo "| $p | $name | $(field "$r" posts_per_s) | $(field "$r" p50_ms) | $(field "$r" p99_ms) |" \
+        "$(field "$r" server_cpu_us_per_post) | $(field "$r" failed) | $vs_rate | $vs_p99 |"
+    done
+  done
+  local top=${publish_counts[-1]}
+  nchan_rate=$(field "$(median_record nchan "$top")" posts_per_s)
+  nchan_p99=$(field "$(median_record nchan "$top")" p99_ms)
+  memory_rate=$(field "$(median_record factsd "$top")" posts_per_s)
+  local normal_rate full_rate memory_p99
+  normal_rate=$(field "$(median_record factsd-normal "$top")" posts_per_s)
+  full_rate=$(field "$(median_record factsd-full "$top")" posts_per_s)
+  memory_p99=$(field "$(median_record factsd "$top")" p99_ms)
+  verdict() { awk -v a="$1" -v b="$2" -v k="$3" 'BEGIN { print (b > 0 && a >= k * b) ? "MET" : "MISSED" }'; }
+  cat <<EOF
+
+Targets at $top publishers: \`memory:\` ≥ 1.2× nchan: $(verdict "$memory_rate" "$nchan_rate" 1.2) ($(ratio "$memory_rate" "$nchan_rate")); \`--sync normal\` ≥ 1.2× nchan:
+$(verdict "$normal_rate" "$nchan_rate" 1.2) ($(ratio "$normal_rate" "$nchan_rate")); \`--sync full\` ≥ 0.8× \`memory:\`: $(verdict "$full_rate" "$memory_rate" 0.8) ($(ratio "$full_rate" "$memory_rate"));
+p99 no worse than nchan's: $(verdict "$nchan_p99" "$memory_p99" 1) (\`memory:\` $memory_p99 ms, nchan $nchan_p99 ms).
+
+### Publishing with $publish_streams streams open
+
+64 POSTs in flight (loadgen, one connection each) for ${publish_stream_seconds} s while the generator reads every
+stream and checks that each got every acknowledged fact once and in order; server pinned to
+CPU 0, generator to CPU 1.
+
+| server | facts/s | POST p50 ms | POST p99 ms | events delivered/s | delivered / expected | server CPU % |
+|---|---:|---:|---:|---:|---:|---:|
+EOF
+  for label in nchan factsd; do
+    r=$(grep "table=publish " "$publish_records" | grep "label=$label " | grep "case=max" | tail -1)
+    [[ -n $r ]] || continue
+    echo "| $label | $(field "$r" facts_per_s) | $(field "$r" post_p50_ms) | $(field "$r" post_p99_ms) |" \
+      "$(field "$r" events_per_s) | $(field "$r" delivered) / $(field "$r" expected) |" \
+      "$(field "$r" server_cpu_pct) |"
+  done
+  cat <<EOF
+
+### A second I/O thread
+
+Unpinned (the generator shares the two CPUs): server CPU per POST (wrk, 64 publishers, no
+streams) and per delivered event (1,000 streams, 8 POSTs in flight, max rate), \`--threads 1\`
+against \`--threads 2\`. Within 10% means the second thread costs no extra work per unit.
+
+| figure | --threads 1 | --threads 2 | ratio |
+|---|---:|---:|---:|
+EOF
+  local t1 t2 e1 e2
+  t1=$(field "$(grep 'table=threads label=factsd-1t case=posts' "$publish_records")" server_cpu_us_per_post)
+  t2=$(field "$(grep 'table=threads label=factsd-2t case=posts' "$publish_records")" server_cpu_us_per_post)
+  e1=$(per_event "$(grep 'table=threads ' "$publish_records" | grep 'label=factsd-1t ' | grep 'case=max')")
+  e2=$(per_event "$(grep 'table=threads ' "$publish_records" | grep 'label=factsd-2t ' | grep 'case=max')")
+  echo "| server CPU µs per POST | $t1 | $t2 | $(ratio "$t2" "$t1") |"
+  echo "| server CPU ns per delivered event | $e1 | $e2 | $(ratio "$e2" "$e1") |"
+  cat <<EOF
+
+<details><summary>Publish records</summary>
+
+\`\`\`
+$(cat "$publish_records")
+\`\`\`
+</details>
+EOF
+}
+
+per_event() { # a loadgen max-rate record -> server CPU ns per delivered event
+  local cpu delivered
+  cpu=$(field "$1" server_cpu_s)
+  delivered=$(field "$1" delivered)
+  awk -v c="$cpu" -v d="$delivered" 'BEGIN { if (d > 0) printf "%.1f", c * 1e9 / d; else print "–" }'
+}
