@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "facts/process_metrics.hpp"
 
 namespace facts {
@@ -41,8 +43,13 @@ void metrics::add(write_tally& tally) {
 }
 
 void metrics::request_answered(std::string_view route, unsigned status) {
-  std::lock_guard lock(requests_mutex_);
-  ++requests_[{std::string(route), status}];
+  auto const named = std::find(route_names.begin(), route_names.end(), route);
+  auto const row = named == route_names.end() ? std::find(route_names.begin(), route_names.end(),
+                                                          std::string_view("other"))
+                                              : named;
+  status = std::clamp(status, first_status, last_status);
+  requests_[static_cast<std::size_t>(row - route_names.begin())][status - first_status].fetch_add(
+      1, std::memory_order_relaxed);
 }
 
 std::string metrics::prometheus_text(hub_figures const& hub, log_figures const& log) const {
@@ -68,12 +75,11 @@ std::string metrics::prometheus_text(hub_figures const& hub, log_figures const& 
     out += fmt::format("factsd_streams_ended_total{{reason=\"{}\"}} {}\n", end_names[i],
                        streams_ended_[i].load());
   metric("factsd_http_requests_total", "counter", "Requests answered, by route and status.");
-  {
-    std::lock_guard lock(requests_mutex_);
-    for (auto const& [key, count] : requests_)
-      out += fmt::format("factsd_http_requests_total{{route=\"{}\",status=\"{}\"}} {}\n", key.first,
-                         key.second, count);
-  }
+  for (std::size_t route = 0; route < route_names.size(); ++route)
+    for (std::size_t i = 0; i < requests_[route].size(); ++i)
+      if (auto const count = requests_[route][i].load(std::memory_order_relaxed); count != 0)
+        out += fmt::format("factsd_http_requests_total{{route=\"{}\",status=\"{}\"}} {}\n",
+                           route_names[route], first_status + i, count);
   metric("factsd_publish_to_write_seconds", "histogram",
          "Time from fan-out to a stream's write completing, per frame and stream; a frame "
          "that carries several batches counts from its oldest.");

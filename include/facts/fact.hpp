@@ -32,4 +32,8 @@ inline constexpr std::size_t max_fact_depth = 64;
  */
 fact_parse_result parse_fact(std::string_view body);
 
+/// parse_fact the long way, through a whole nlohmann document: the reference parse_fact's
+/// single pass must match byte for byte (and where that pass gives up, what it falls back to).
+fact_parse_result parse_fact_document(std::string_view body);
+
 }  // namespace facts

@@ -4,11 +4,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <map>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <utility>
 
 namespace facts {
 
@@ -17,7 +14,7 @@ enum class stream_end { client_closed, slow, timeout, shutdown, error, client_se
 
 /**
  * Represents the daemon's counters, exported by GET /metrics in the Prometheus text format.
- * Safe from any thread: counters are atomics, the request table has its own lock.
+ * Safe from any thread: every counter is an atomic, so no I/O thread waits for another.
  */
 class metrics {
  public:
@@ -50,7 +47,13 @@ class metrics {
   void stream_ended(stream_end why);
   void facts_published(std::uint64_t n) { facts_published_ += n; }
   void lagging_changed(int delta) { lagging_ += delta; }
+  /// Counts one answer. `route` is one of route_names (any other counts as "other"); a status
+  /// outside 100-599 counts as 599.
   void request_answered(std::string_view route, unsigned status);
+
+  /// The routes /metrics counts requests by, in the order it lists them.
+  static constexpr std::array<std::string_view, 8> route_names{
+      "events", "fact", "facts", "healthz", "metrics", "other", "static", "status"};
 
   std::int64_t lagging() const { return lagging_.load(); }
 
@@ -78,8 +81,12 @@ class metrics {
   std::array<std::atomic<std::uint64_t>, 6> streams_ended_{};
   std::array<std::atomic<std::uint64_t>, latency_buckets.size() + 1> latency_counts_{};
   std::atomic<std::uint64_t> latency_sum_ns_{0};
-  mutable std::mutex requests_mutex_;  // guards requests_
-  std::map<std::pair<std::string, unsigned>, std::uint64_t> requests_;
+  static constexpr unsigned first_status = 100, last_status = 599;
+  /// Answers by route (as route_names) and status (less first_status): a table, not a map, so
+  /// that counting one needs neither a lock nor an allocation.
+  std::array<std::array<std::atomic<std::uint64_t>, last_status - first_status + 1>,
+             route_names.size()>
+      requests_{};
 };
 
 }  // namespace facts
