@@ -80,27 +80,25 @@ run_publish_with_streams() {
   done
 }
 
-# What a second I/O thread costs: the same load unpinned, --threads 1 against --threads 2, in
-# server CPU per POST (wrk, 64 publishers) and per delivered event (1,000 streams, max rate).
+# What a second I/O thread costs, unpinned (factsd and the generator share the two CPUs): server
+# CPU per POST and per delivered event, --threads 1 against --threads 2. Paced, so both serve the
+# same load: 20,000 POSTs/s over 64 connections (one stream open), and 200 facts/s to 1,000
+# streams (200,000 events/s). Then at max rate, where the figures also show how much each
+# configuration batches (a saturated server writes more facts per syscall).
+thread_paced_posts=20000
+thread_paced_events=200000
 run_thread_scaling() {
   local label
   for label in factsd-1t factsd-2t; do
     log "publish: $label, unpinned"
     start_peer "$label" "" || continue
-    local script=$post_script url=http://127.0.0.1:$server_port/fact before after out requests
-    wrk -t1 -c64 -d${publish_warm_seconds}s -s "$script" "$url" >/dev/null
-    before=$(cpu_ticks "$server_pid")
-    out=$(wrk -t1 -c64 -d${publish_seconds}s -s "$script" "$url")
-    after=$(cpu_ticks "$server_pid")
-    requests=$(awk '/requests in/ { print $1 }' <<<"$out")
-    echo "record table=threads label=$label case=posts requests=$requests" \
-      "posts_per_s=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")" \
-      "server_cpu_us_per_post=$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" \
-        -v n="$requests" 'BEGIN { printf "%.2f", n ? t * 1e6 / hz / n : 0 }')" >>"$publish_records"
+    in_flight=64 run_loadgen threads "$label" "" "$publish_records" --streams 1 \
+      --paced-events $thread_paced_posts --paced-facts $((thread_paced_posts * 3))
     stop_peer
     start_peer "$label" "" || continue
-    run_loadgen threads "$label" "" "$publish_records" --streams 1000 --max-seconds 3 \
-      --max-facts 20000
+    run_loadgen threads "$label" "" "$publish_records" --streams 1000 \
+      --paced-events $thread_paced_events --paced-facts $((thread_paced_events * 3 / 1000)) \
+      --max-seconds 3 --max-facts 20000
     stop_peer
   done
 }
@@ -204,20 +202,31 @@ EOF
 
 ### A second I/O thread
 
-Unpinned (the generator shares the two CPUs): server CPU per POST (wrk, 64 publishers, no
-streams) and per delivered event (1,000 streams, 8 POSTs in flight, max rate), \`--threads 1\`
-against \`--threads 2\`. Within 10% means the second thread costs no extra work per unit.
+Unpinned (factsd and the generator share the two CPUs), \`--threads 1\` against \`--threads 2\`:
+server CPU per POST ($thread_paced_posts POSTs/s paced over 64 connections, one stream) and per
+delivered event (1,000 streams: $((thread_paced_events / 1000)) facts/s paced, then max rate with 8 POSTs in
+flight). The paced rows compare the same load: within 10% means a second thread costs no extra
+work per unit. At max rate a saturated server batches more (several facts per write), so there
+the figures also measure how saturated each configuration was.
 
 | figure | --threads 1 | --threads 2 | ratio |
 |---|---:|---:|---:|
 EOF
-  local t1 t2 e1 e2
-  t1=$(field "$(grep 'table=threads label=factsd-1t case=posts' "$publish_records")" server_cpu_us_per_post)
-  t2=$(field "$(grep 'table=threads label=factsd-2t case=posts' "$publish_records")" server_cpu_us_per_post)
-  e1=$(per_event "$(grep 'table=threads ' "$publish_records" | grep 'label=factsd-1t ' | grep 'case=max')")
-  e2=$(per_event "$(grep 'table=threads ' "$publish_records" | grep 'label=factsd-2t ' | grep 'case=max')")
-  echo "| server CPU µs per POST | $t1 | $t2 | $(ratio "$t2" "$t1") |"
-  echo "| server CPU ns per delivered event | $e1 | $e2 | $(ratio "$e2" "$e1") |"
+  local r1 r2
+  r1=$(thread_record factsd-1t 1 paced)
+  r2=$(thread_record factsd-2t 1 paced)
+  echo "| server CPU µs per POST, paced | $(per_unit "$r1" facts 1e6) | $(per_unit "$r2" facts 1e6) |" \
+    "$(ratio "$(per_unit "$r2" facts 1e6)" "$(per_unit "$r1" facts 1e6)") |"
+  r1=$(thread_record factsd-1t 1000 paced)
+  r2=$(thread_record factsd-2t 1000 paced)
+  echo "| server CPU ns per event, paced | $(per_unit "$r1" delivered 1e9) | $(per_unit "$r2" delivered 1e9) |" \
+    "$(ratio "$(per_unit "$r2" delivered 1e9)" "$(per_unit "$r1" delivered 1e9)") |"
+  r1=$(thread_record factsd-1t 1000 max)
+  r2=$(thread_record factsd-2t 1000 max)
+  echo "| server CPU ns per event, max rate | $(per_unit "$r1" delivered 1e9) | $(per_unit "$r2" delivered 1e9) |" \
+    "$(ratio "$(per_unit "$r2" delivered 1e9)" "$(per_unit "$r1" delivered 1e9)") |"
+  echo "| events/s, max rate | $(field "$r1" events_per_s) | $(field "$r2" events_per_s) |" \
+    "$(ratio "$(field "$r2" events_per_s)" "$(field "$r1" events_per_s)") |"
   cat <<EOF
 
 <details><summary>Publish records</summary>
@@ -229,9 +238,14 @@ $(cat "$publish_records")
 EOF
 }
 
-per_event() { # a loadgen max-rate record -> server CPU ns per delivered event
-  local cpu delivered
+thread_record() { # LABEL STREAMS CASE -> the loadgen record of the thread scaling run
+  grep "table=threads " "$publish_records" | grep "label=$1 " | grep " streams=$2 " |
+    grep "case=$3 " | tail -1
+}
+
+per_unit() { # RECORD COUNT_KEY SCALE -> server CPU per counted unit (1e6: µs, 1e9: ns)
+  local cpu count
   cpu=$(field "$1" server_cpu_s)
-  delivered=$(field "$1" delivered)
-  awk -v c="$cpu" -v d="$delivered" 'BEGIN { if (d > 0) printf "%.1f", c * 1e9 / d; else print "–" }'
+  count=$(field "$1" "$2")
+  awk -v c="$cpu" -v n="$count" -v k="$3" 'BEGIN { if (n > 0) printf "%.1f", c * k / n; else print "–" }'
 }
