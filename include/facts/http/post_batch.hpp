@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -13,8 +15,8 @@ namespace facts::http {
 
 /**
  * Represents the POSTs of one I/O thread on their way to the writer and back. The facts read
- * in one pass of the thread's event loop go to the writer together, and the answers of one
- * writer batch come back together: one wake-up each way per batch, not per POST. On a core
+ * in one pass of the thread's event loop go to the writer together, and come back together
+ * once all of them are answered: one wake-up each way per batch, not per POST. On a core
  * shared by the two threads every wake-up is a switch away from the I/O thread; waking the
  * writer per POST made its batches about 1.4 facts long.
  */
@@ -34,14 +36,23 @@ class post_batch {
 
  private:
   void hand_to_writer();
-  void take_answer(answer on_answer, std::optional<append_result> result);
+  void take_answer(std::uint64_t flush, answer on_answer, std::optional<append_result> result);
   void give_answers();
 
   net::io_context& ioc_;
   fact_writer& writer_;
+  /** Represents one hand-over to the writer that is not answered whole yet. */
+  struct hand_over {
+    std::uint64_t flush;  ///< its number, in the order handed over
+    std::size_t left;     ///< facts of it not answered yet
+  };
+
   std::vector<fact_writer::submission> to_writer_;  // the I/O thread's only
-  std::mutex answers_mutex_;                        // guards answers_
+  std::uint64_t next_flush_ = 0;                    // the I/O thread's only: to_writer_'s number
+  std::mutex answers_mutex_;                        // guards answers_, unanswered_ and wake_posted_
   std::vector<std::pair<answer, std::optional<append_result>>> answers_;
+  std::deque<hand_over> unanswered_;
+  bool wake_posted_ = false;  // give_answers() is posted and has not taken answers_ yet
 };
 
 }  // namespace facts::http
