@@ -73,6 +73,8 @@ sqlite_store::sqlite_store(std::string path, sync_mode sync) : path_(std::move(p
 void sqlite_store::close_after_failure() {
   readers_.clear();
   checkpoint_db_.reset();
+  insert_fact_.reset();
+  insert_key_.reset();
   db_.reset();
   if (file_fd_ >= 0) ::close(file_fd_);
   file_fd_ = -1;
@@ -87,6 +89,8 @@ sqlite_store::~sqlite_store() {
   if (checkpointer_.joinable()) checkpointer_.join();
   checkpoint_db_.reset();
   readers_.clear();
+  insert_fact_.reset();  // a connection with live statements does not close
+  insert_key_.reset();
   db_.reset();  // the last connection: SQLite checkpoints and removes the WAL
   // Only now: closing any descriptor of the file drops this process's POSIX locks on it,
   // SQLite's included, so ours goes after every connection.
@@ -157,6 +161,10 @@ void sqlite_store::open_checked() {
   last_seq_ = static_cast<std::uint64_t>(stats.getColumn(0).getInt64());
   count_ = static_cast<std::uint64_t>(stats.getColumn(1).getInt64());
   load_keys();
+  insert_fact_ = std::make_unique<SQLite::Statement>(
+      *db_, "INSERT INTO facts (seq, json, created) VALUES (?, ?, ?)");
+  insert_key_ = std::make_unique<SQLite::Statement>(
+      *db_, "INSERT OR REPLACE INTO idempotency_keys (key, seq, created) VALUES (?, ?, ?)");
   checkpoint_db_ = std::make_unique<SQLite::Database>(path_, SQLite::OPEN_READWRITE);
   checkpoint_db_->setBusyTimeout(busy_timeout_ms);
   // Opened now, while the path is surely ours; each keeps reading this file even if the path
@@ -217,20 +225,21 @@ std::vector<append_result> sqlite_store::append(std::vector<append_request> cons
   try {
     SQLite::Transaction tx(*db_);
     bool keyed = false;
-    SQLite::Statement insert_fact(*db_, "INSERT INTO facts (seq, json, created) VALUES (?, ?, ?)");
-    SQLite::Statement insert_key(*db_,
-                                 "INSERT OR REPLACE INTO idempotency_keys (key, seq, created) "
-                                 "VALUES (?, ?, ?)");
+    auto& insert_fact = *insert_fact_;
+    auto& insert_key = *insert_key_;
+    // A batch that failed half-way left them mid-step.
+    insert_fact.reset();
+    insert_key.reset();
     for (auto const i : plan.created) {
       auto const& stored = plan.results[i].stored;
       insert_fact.bind(1, static_cast<std::int64_t>(stored.seq));
-      insert_fact.bind(2, stored.json);
+      insert_fact.bindNoCopy(2, stored.json);
       insert_fact.bind(3, now);
       insert_fact.exec();
       insert_fact.reset();
       if (requests[i].idempotency_key.empty()) continue;
       keyed = true;
-      insert_key.bind(1, requests[i].idempotency_key);
+      insert_key.bindNoCopy(1, requests[i].idempotency_key);
       insert_key.bind(2, static_cast<std::int64_t>(stored.seq));
       insert_key.bind(3, now);
       insert_key.exec();

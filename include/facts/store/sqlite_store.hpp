@@ -17,6 +17,7 @@
 
 namespace SQLite {
 class Database;
+class Statement;
 }
 
 namespace facts {
@@ -71,6 +72,9 @@ class sqlite_store final : public fact_store {
 
   mutable std::mutex mutex_;  // guards the writer's connection and keys_: one writer at a time
   std::unique_ptr<SQLite::Database> db_;
+  // Prepared once, not per batch: preparing them cost about a microsecond per fact.
+  std::unique_ptr<SQLite::Statement> insert_fact_;
+  std::unique_ptr<SQLite::Statement> insert_key_;
   // Written under mutex_, read without it: /status must not wait for a commit's fsync.
   std::atomic<std::uint64_t> last_seq_{0};
   std::atomic<std::uint64_t> count_{0};
