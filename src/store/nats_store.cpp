@@ -58,10 +58,18 @@ nats_store::nats_store(options opts) : opts_(std::move(opts)), subject_(opts_.ur
   }
   last_info_ok_ = clock::now();
   last_progress_ = clock::now();
+  publisher_ = std::thread([this] { publish_loop(); });
   monitor_ = std::thread([this] { monitor(); });
 }
 
 nats_store::~nats_store() {
+  {
+    // What is still queued or in flight is answered `unavailable` (the writer has stopped).
+    std::lock_guard lock(publish_mutex_);
+    publish_stopping_ = true;
+  }
+  publish_wake_.notify_all();
+  if (publisher_.joinable()) publisher_.join();
   {
     std::lock_guard lock(monitor_mutex_);
     stopping_ = true;
