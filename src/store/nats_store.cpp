@@ -132,6 +132,9 @@ void nats_store::connect(clock::time_point deadline) {
   if (s == NATS_OK) s = natsOptions_SetPingInterval(nats_opts_, 2000);
   if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(nats_opts_, 2);
   if (s == NATS_OK) s = natsOptions_SetTimeout(nats_opts_, 2000);
+  // Each publish is written at once: nats.c's flusher thread otherwise waits 1 ms for more to
+  // come (conn.c, 3.4.1), which one POST at a time pays in full (2.2 -> 1.5 ms p50 measured).
+  if (s == NATS_OK) s = natsOptions_SetSendAsap(nats_opts_, true);
   if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(nats_opts_, &on_disconnected, this);
   if (s == NATS_OK) s = natsOptions_SetClosedCB(nats_opts_, &on_closed, this);
   if (s == NATS_OK) s = natsOptions_SetReconnectedCB(nats_opts_, &on_reconnected, this);
