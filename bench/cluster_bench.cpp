@@ -298,6 +298,23 @@ std::string ratio(std::string const& a, std::string const& b) {
   }
 }
 
+/// CPU time of every measured process (factsd, nats-server) per acknowledged fact, in ms, over
+/// the 64-publisher case: the sum of the `case=cpu64` percentages over its facts/s.
+std::string cpu_ms_per_fact(std::vector<record> const& rs, std::string const& label) {
+  double pct = 0;
+  for (std::string const name : {"factsd", "nats"})
+    for (int i = 1; i <= 3; ++i)
+      for (auto const& r : rs)
+        if (r.get("label") == label && r.get("case") == "cpu64")
+          pct += r.number(name + std::to_string(i) + "_cpu_pct").value_or(0);
+  auto const per_s = field(rs, label, "publish", "facts_per_s", "64");
+  if (pct == 0 || per_s == "n/a" || std::stod(per_s) == 0) return "n/a";
+  std::ostringstream out;
+  out.precision(3);
+  out << std::fixed << pct * 10 / std::stod(per_s);  // (pct / 100 CPU) / (facts/s) * 1000 ms
+  return out.str();
+}
+
 /// The table: one row per figure, the cluster, the single sqlite instance, and their ratio.
 int print_table(std::vector<std::string> const& files) {
   auto const rs = loadgen::read_records(files);
@@ -320,6 +337,11 @@ int print_table(std::vector<std::string> const& files) {
     std::printf("| publish-to-receive %s, 1,000 streams per instance | %s | %s | %s |\n",
                 p.substr(0, 3).c_str(), a.c_str(), b.c_str(), ratio(a, b).c_str());
   }
+  auto const ca = cpu_ms_per_fact(rs, c), cb = cpu_ms_per_fact(rs, s);
+  std::printf(
+      "| CPU ms per acknowledged fact, 64 publishers (every factsd and nats-server) | %s | "
+      "%s | %s |\n",
+      ca.c_str(), cb.c_str(), ratio(ca, cb).c_str());
   auto const a64 = field(rs, c, "publish", "facts_per_s", "64");
   auto const b64 = field(rs, s, "publish", "facts_per_s", "64");
   auto const r = ratio(a64, b64);

@@ -12,17 +12,30 @@ fact_writer::fact_writer(fact_store& store, broadcaster& hub,
                          std::chrono::milliseconds fan_out_timeout)
     : store_(store),
       hub_(hub),
+      async_(store.appends_async()),
       fan_out_timeout_(fan_out_timeout),
       fanned_seq_(hub.last_seq()),
-      thread_([this] { run(); }) {}
+      thread_([this] { async_ ? watch_fan_out() : run(); }) {}
 
 void fact_writer::fanned_out(std::uint64_t seq) {
+  std::vector<awaiting> back;  // a shared log's facts that came back: answered here
   {
     std::lock_guard lock(fanned_mutex_);
     if (seq <= fanned_seq_) return;
     fanned_seq_ = seq;
+    for (auto it = awaiting_.begin(); it != awaiting_.end();) {
+      if (it->result.stored.seq > seq) {
+        ++it;
+        continue;
+      }
+      back.push_back(std::move(*it));
+      it = awaiting_.erase(it);
+    }
   }
-  fanned_wake_.notify_all();
+  // A local store's commit waits for this; a shared log's thread only for deadlines.
+  if (!async_) fanned_wake_.notify_all();
+  for (auto& a : back)
+    finish(a.done, std::move(a.result));
 }
 
 fact_writer::~fact_writer() {
@@ -36,20 +49,31 @@ void fact_writer::submit(append_request request, completion done) {
 }
 
 void fact_writer::submit_all(std::vector<submission> batch) {
-  {
-    std::lock_guard lock(mutex_);
-    if (!stopping_) {
-      if (queue_.empty())
-        queue_.swap(batch);
-      else
-        queue_.insert(queue_.end(), std::make_move_iterator(batch.begin()),
-                      std::make_move_iterator(batch.end()));
-      wake_.notify_one();
-      return;
-    }
+  std::unique_lock lock(mutex_);
+  if (stopping_) {
+    lock.unlock();
+    for (auto& s : batch)
+      s.done(std::nullopt);
+    return;
   }
+  if (!async_) {
+    if (queue_.empty())
+      queue_.swap(batch);
+    else
+      queue_.insert(queue_.end(), std::make_move_iterator(batch.begin()),
+                    std::make_move_iterator(batch.end()));
+    wake_.notify_one();
+    return;
+  }
+  in_flight_ += batch.size();
+  lock.unlock();
+  // A shared log: to the store at once, with many others in flight; see on_answered.
+  auto const started = std::chrono::steady_clock::now();
   for (auto& s : batch)
-    s.done(std::nullopt);
+    store_.append_async(std::move(s.request),
+                        [this, done = std::move(s.done), started](append_result result) mutable {
+                          on_answered(std::move(result), std::move(done), started);
+                        });
 }
 
 bool fact_writer::stop(std::chrono::steady_clock::time_point deadline) {
@@ -59,7 +83,14 @@ bool fact_writer::stop(std::chrono::steady_clock::time_point deadline) {
     wake_.notify_one();
     // A commit stuck in the store (an fsync that never returns) must not hold the caller past
     // its deadline: the thread is then left to finish, or not, on its own.
-    if (!finished_.wait_until(lock, deadline, [this] { return done_; })) return false;
+    // A shared log's facts are each answered by their own timeouts (publish, then fan-out).
+    if (!finished_.wait_until(lock, deadline, [this] { return async_ ? in_flight_ == 0 : done_; }))
+      return false;
+  }
+  if (async_) {
+    std::lock_guard lock(fanned_mutex_);
+    watching_ = false;
+    fanned_wake_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
   return true;
@@ -134,6 +165,68 @@ void fact_writer::wait_fanned_out(std::vector<append_result>& results,
     if ((r.what == append_result::outcome::created || r.what == append_result::outcome::replayed) &&
         r.stored.seq > reached)
       r = {append_result::outcome::unavailable, {}};
+}
+
+void fact_writer::on_answered(append_result result, completion done,
+                              std::chrono::steady_clock::time_point started) {
+  using outcome = append_result::outcome;
+  if (result.what == outcome::created || result.what == outcome::replayed) {
+    std::lock_guard lock(fanned_mutex_);
+    if (fanned_seq_ < result.stored.seq) {
+      // Acknowledged, not back yet: fanned_out() answers it, or the thread when it is late (the
+      // same bound as a batch's, see wait_fanned_out).
+      auto const deadline =
+          std::max(started + fan_out_timeout_,
+                   std::chrono::steady_clock::now() + std::chrono::milliseconds(500));
+      // The thread sleeps until the earliest deadline it knows: woken only for an earlier one.
+      if (deadline < watch_until_) fanned_wake_.notify_all();
+      awaiting_.push_back({std::move(result), std::move(done), deadline});
+      return;
+    }
+  }
+  finish(done, std::move(result));
+}
+
+void fact_writer::finish(completion& done, std::optional<append_result> result) {
+  done(std::move(result));
+  std::lock_guard lock(mutex_);
+  if (--in_flight_ == 0 && stopping_) finished_.notify_all();
+}
+
+void fact_writer::watch_fan_out() {
+  std::unique_lock lock(fanned_mutex_);
+  while (watching_) {
+    auto const now = std::chrono::steady_clock::now();
+    auto next = std::chrono::steady_clock::time_point::max();
+    std::vector<awaiting> late;
+    for (auto it = awaiting_.begin(); it != awaiting_.end();) {
+      if (it->deadline > now) {
+        next = std::min(next, it->deadline);
+        ++it;
+        continue;
+      }
+      late.push_back(std::move(*it));
+      it = awaiting_.erase(it);
+    }
+    if (!late.empty()) {
+      auto const reached = fanned_seq_;
+      lock.unlock();
+      for (auto& a : late) {
+        spdlog::warn("[writer] the log stored {} but only {} came back within {} ms",
+                     a.result.stored.seq, reached, fan_out_timeout_.count());
+        // Stored, but not here yet: a 201 now would break its promise. The client's retry with
+        // the same Idempotency-Key finds the fact.
+        finish(a.done, append_result{append_result::outcome::unavailable, {}});
+      }
+      lock.lock();
+      continue;
+    }
+    watch_until_ = next;
+    if (next == std::chrono::steady_clock::time_point::max())
+      fanned_wake_.wait(lock);
+    else
+      fanned_wake_.wait_until(lock, next);
+  }
 }
 
 }  // namespace facts

@@ -22,11 +22,18 @@ namespace facts {
  * publishes itself, so a fact posted here and one posted on another instance take one road. A
  * fact is never seen by a stream before it is stored, and never acknowledged before it is
  * fanned out.
+ *
+ * A shared log (fact_store::appends_async) is not batched here: each fact goes to the store at
+ * once, many are in flight, and each is acknowledged as soon as its own ack and its own fan-out
+ * are in, not with the slowest of a batch. The writer's thread then only times out the facts
+ * that do not come back.
  */
 class fact_writer {
  public:
-  /// Called on the writer thread with what became of the fact, or nullopt when the store
-  /// failed or the writer is stopped (nothing was stored).
+  /// Called with what became of the fact, or nullopt when the store failed or the writer is
+  /// stopped (nothing was stored). On the writer thread for a local store; for a shared log on
+  /// whichever thread completed it: the store's, the follower's (fanned_out) or the writer's
+  /// (fan-out timeout). It must not block.
   using completion = std::function<void(std::optional<append_result>)>;
 
   /// `fan_out_timeout`: how long a stored fact may take to come back through the follower
@@ -51,7 +58,8 @@ class fact_writer {
   /// exactly once, as with submit().
   void submit_all(std::vector<submission> batch);
 
-  /// Stores and acknowledges everything already submitted, then ends the thread. Returns false
+  /// Stores and acknowledges everything already submitted (for a shared log: waits until each is
+  /// answered), then ends the thread. Returns false
   /// when a commit is still under way at `deadline`: the thread is left running, and the
   /// writer must then not be destroyed (the caller ends the process instead).
   bool stop(std::chrono::steady_clock::time_point deadline);
@@ -61,24 +69,43 @@ class fact_writer {
   void fanned_out(std::uint64_t seq);
 
  private:
+  /** Represents a fact the shared log acknowledged, waiting to come back through the follower. */
+  struct awaiting {
+    append_result result;
+    completion done;
+    std::chrono::steady_clock::time_point deadline;
+  };
+
   void run();
   void commit(std::vector<submission>& batch);
   void wait_fanned_out(std::vector<append_result>& results,
                        std::chrono::steady_clock::time_point started);
+  // A shared log's path: answered by the store, then by the follower, or timed out here.
+  void on_answered(append_result result, completion done,
+                   std::chrono::steady_clock::time_point started);
+  void finish(completion& done, std::optional<append_result> result);
+  void watch_fan_out();
 
   fact_store& store_;
   broadcaster& hub_;
-  std::mutex mutex_;                  // guards queue_, stopping_ and done_
+  bool const async_;                  // the store is a shared log: see append_async
+  std::mutex mutex_;                  // guards queue_, stopping_, done_ and in_flight_
   std::condition_variable wake_;      // signalled on submit and stop
-  std::condition_variable finished_;  // signalled when the thread is done
+  std::condition_variable finished_;  // signalled when the thread is done (or nothing in flight)
   std::vector<submission> queue_;
   bool stopping_ = false;
-  bool done_ = false;  // the thread has stored everything and is ending
+  bool done_ = false;          // the thread has stored everything and is ending
+  std::size_t in_flight_ = 0;  // shared log: submitted and not answered yet
   std::chrono::milliseconds fan_out_timeout_;
-  std::mutex fanned_mutex_;              // guards fanned_seq_
-  std::condition_variable fanned_wake_;  // signalled by fanned_out()
+  std::mutex fanned_mutex_;  // guards fanned_seq_, awaiting_, watching_ and watch_until_
+  // Local store: signalled by fanned_out(). Shared log: by an earlier deadline and by stop().
+  std::condition_variable fanned_wake_;
   std::uint64_t fanned_seq_ = 0;
-  std::thread thread_;  // last: starts after the members it uses exist
+  std::vector<awaiting> awaiting_;  // shared log: acknowledged, not fanned out yet
+  bool watching_ = true;            // shared log: the thread times out what does not come back
+  std::chrono::steady_clock::time_point watch_until_ =
+      std::chrono::steady_clock::time_point::max();  // ... and sleeps until then
+  std::thread thread_;                               // last: starts after the members it uses exist
 };
 
 }  // namespace facts

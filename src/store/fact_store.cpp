@@ -15,6 +15,12 @@ std::vector<fact> fact_store::append(std::vector<std::string> const& jsons) {
   return stored;
 }
 
+void fact_store::append_async(append_request request, append_callback answered) {
+  std::vector<append_request> one;
+  one.push_back(std::move(request));
+  answered(std::move(append(one).front()));
+}
+
 void fact_store::follow(std::uint64_t after, follower on_stored) {
   // Whatever was stored after `after` before we were told (nothing, at startup) goes first.
   for (auto missed = read_after(after, 10'000); !missed.empty();

@@ -1,9 +1,11 @@
-// nats_store::append: a batch of publishes in flight at once, each with its message id, the
-// acks collected as nats.c's reply thread reports them, and what timed out sent again.
+// nats_store's publishing: append_async() queues a request, the publisher thread publishes it
+// at once with its message id (many in flight), nats.c's reply thread reports each ack, and each
+// request is answered on its own as soon as its ack is in; what timed out is sent again.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
 #include <random>
 
 #include "facts/store/nats_store.hpp"
@@ -38,8 +40,12 @@ bool is_timeout(natsStatus status) {
 
 }  // namespace
 
-struct nats_store::publish_slot {
-  natsMsg* msg = nullptr;  // ours while not in flight
+struct nats_store::publish_job {
+  append_request request;
+  append_callback answered;
+  clock::time_point deadline;  // publish_timeout after it came in
+  natsMsg* msg = nullptr;      // ours while not in flight
+  natsMsg* sent = nullptr;     // the message nats.c has while in flight (its key in in_flight_)
   bool in_flight = false;
   bool done = false;
   int attempts = 0;
@@ -48,152 +54,202 @@ struct nats_store::publish_slot {
 };
 
 std::vector<append_result> nats_store::append(std::vector<append_request> const& requests) {
-  auto const deadline = clock::now() + opts_.publish_timeout;
-  std::vector<publish_slot> slots(requests.size());
-  for (std::size_t i = 0; i < requests.size(); ++i) {
-    auto const& r = requests[i];
-    auto const id = r.idempotency_key.empty() ? random_msg_id() : r.idempotency_key;
-    natsStatus s = natsMsg_Create(&slots[i].msg, subject_.c_str(), nullptr, r.json.data(),
-                                  static_cast<int>(r.json.size()));
-    if (s == NATS_OK) s = natsMsgHeader_Set(slots[i].msg, "Nats-Msg-Id", id.c_str());
-    if (s != NATS_OK) {
-      for (auto& slot : slots)
-        natsMsg_Destroy(slot.msg);
-      throw store_error("store " + describe() +
-                        ": cannot build a message: " + natsStatus_GetText(s));
-    }
-  }
-  {
-    std::lock_guard lock(publish_mutex_);
-    in_flight_.clear();
-    reports_.clear();
-  }
-
-  for (;;) {
-    auto const now = clock::now();
-    bool waiting = false;
-    auto next_send = deadline;
-    for (std::size_t i = 0; i < slots.size(); ++i) {
-      auto& slot = slots[i];
-      if (slot.done) continue;
-      waiting = true;
-      if (slot.in_flight) continue;
-      if (slot.send_at <= now && now < deadline) send(i, slot, deadline);
-      if (!slot.in_flight) next_send = std::min(next_send, slot.send_at);
-    }
-    if (!waiting || now >= deadline) break;
-    std::unique_lock lock(publish_mutex_);
-    publish_wake_.wait_until(lock, std::max(next_send, now + std::chrono::milliseconds(1)),
-                             [this] { return !reports_.empty(); });
-    lock.unlock();
-    take_reports(slots);
-  }
-
-  std::vector<append_result> results;
-  results.reserve(requests.size());
-  {
-    // What is still in flight is nats.c's to report later; on_ack then frees it.
-    std::lock_guard lock(publish_mutex_);
-    in_flight_.clear();
-  }
-  take_reports(slots);  // what came back meanwhile: its message is ours again
-  for (std::size_t i = 0; i < slots.size(); ++i) {
-    results.push_back(answer(slots[i], requests[i]));
-    if (!slots[i].in_flight) natsMsg_Destroy(slots[i].msg);
-  }
+  std::mutex mutex;
+  std::condition_variable answered;
+  std::size_t left = requests.size();
+  std::vector<append_result> results(requests.size());
+  for (std::size_t i = 0; i < requests.size(); ++i)
+    append_async(requests[i], [&, i](append_result r) {
+      std::lock_guard lock(mutex);
+      results[i] = std::move(r);
+      --left;
+      answered.notify_one();  // under the lock: we may return as soon as it is let go
+    });
+  std::unique_lock lock(mutex);
+  answered.wait(lock, [&] { return left == 0; });  // each is answered by its deadline
   return results;
 }
 
-void nats_store::send(std::size_t index, publish_slot& slot, clock::time_point deadline) {
+void nats_store::append_async(append_request request, append_callback answered) {
+  {
+    std::lock_guard lock(publish_mutex_);
+    incoming_.emplace_back(std::move(request), std::move(answered));
+  }
+  publish_wake_.notify_one();
+}
+
+// One thread for every request in flight: it sends what came in or is due again, takes what
+// nats.c's reply thread reported, and answers each request on its own, so a slow ack holds up
+// no one else's. Sleeps until the next thing comes in or falls due.
+void nats_store::publish_loop() {
+  std::map<std::uint64_t, publish_job> jobs;  // by id: the order they came in
+  std::uint64_t next_id = 0;
+  auto next_due = clock::time_point::max();
+  for (;;) {
+    std::vector<std::pair<append_request, append_callback>> incoming;
+    std::vector<std::pair<std::uint64_t, ack_report>> reports;
+    bool stopping = false;
+    {
+      std::unique_lock lock(publish_mutex_);
+      auto const woken = [this] {
+        return publish_stopping_ || !incoming_.empty() || !reports_.empty();
+      };
+      if (next_due == clock::time_point::max())
+        publish_wake_.wait(lock, woken);
+      else
+        publish_wake_.wait_until(lock, next_due, woken);
+      incoming.swap(incoming_);
+      reports.swap(reports_);
+      stopping = publish_stopping_;
+    }
+    auto now = clock::now();
+    for (auto& [request, answered] : incoming) {
+      auto& job = jobs[next_id++];
+      job.request = std::move(request);
+      job.answered = std::move(answered);
+      job.deadline = now + opts_.publish_timeout;
+      job.send_at = now;
+    }
+    for (auto& [id, report] : reports) {
+      auto const it = jobs.find(id);
+      if (it == jobs.end()) {  // answered at its deadline meanwhile
+        natsMsg_Destroy(report.msg);
+        continue;
+      }
+      take_report(it->second, std::move(report), now);
+    }
+    next_due = clock::time_point::max();
+    now = clock::now();
+    for (auto it = jobs.begin(); it != jobs.end();) {
+      auto& [id, job] = *it;
+      if (!job.done && !job.in_flight && job.send_at <= now && now < job.deadline && !stopping)
+        send(id, job);
+      if (!job.done && !stopping && now < job.deadline) {
+        if (!job.in_flight) next_due = std::min(next_due, job.send_at);
+        next_due = std::min(next_due, job.deadline);
+        ++it;
+        continue;
+      }
+      forget_in_flight(id, job);
+      job.answered(answer(job));
+      natsMsg_Destroy(job.msg);
+      it = jobs.erase(it);
+    }
+    if (stopping && jobs.empty()) return;
+  }
+}
+
+void nats_store::send(std::uint64_t id, publish_job& job) {
   // Not connected: nats.c would keep the message in its reconnect buffer and publish it after
   // we answered 503, so it is not handed over until the connection is back.
   if (natsConnection_Status(conn_) != NATS_CONN_STATUS_CONNECTED) {
-    slot.last = {nullptr, false, 0, false, NATS_CONNECTION_DISCONNECTED, {}, "not connected"};
-    slot.send_at = clock::now() + retry_pause;
+    job.last = {nullptr, false, 0, false, NATS_CONNECTION_DISCONNECTED, {}, "not connected"};
+    job.send_at = clock::now() + retry_pause;
     return;
+  }
+  if (job.msg == nullptr) {  // first attempt
+    auto const& r = job.request;
+    auto const msg_id = r.idempotency_key.empty() ? random_msg_id() : r.idempotency_key;
+    natsStatus s = natsMsg_Create(&job.msg, subject_.c_str(), nullptr, r.json.data(),
+                                  static_cast<int>(r.json.size()));
+    if (s == NATS_OK) s = natsMsgHeader_Set(job.msg, "Nats-Msg-Id", msg_id.c_str());
+    if (s != NATS_OK) {
+      spdlog::error("[nats] cannot build a message: {}", natsStatus_GetText(s));
+      job.last = {nullptr, false, 0, false, s, {}, natsStatus_GetText(s)};
+      job.done = true;
+      return;
+    }
   }
   jsPubOptions pub;
   jsPubOptions_Init(&pub);
   pub.MaxWait = std::min<std::int64_t>(
       attempt_timeout.count(),
       std::max<std::int64_t>(
-          1,
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count()));
-  natsMsg* msg = slot.msg;
+          1, std::chrono::duration_cast<std::chrono::milliseconds>(job.deadline - clock::now())
+                 .count()));
+  job.sent = job.msg;
   {
     // Registered before it is sent: its ack may come back before js_PublishMsgAsync returns.
     std::lock_guard lock(publish_mutex_);
-    in_flight_[msg] = index;
+    in_flight_[job.sent] = id;
   }
-  ++slot.attempts;
-  natsStatus const s = js_PublishMsgAsync(js_, &slot.msg, &pub);
+  ++job.attempts;
+  natsStatus const s = js_PublishMsgAsync(js_, &job.msg, &pub);
   if (s == NATS_OK) {
-    slot.in_flight = true;  // nats.c owns it until on_ack hands it back
+    job.in_flight = true;  // nats.c owns it until on_ack hands it back
     return;
   }
-  std::lock_guard lock(publish_mutex_);
-  in_flight_.erase(msg);
-  slot.last = {nullptr, false, 0, false, s, {}, natsStatus_GetText(s)};
-  slot.send_at = clock::now() + retry_pause;
-  if (!retryable(s, {})) slot.done = true;
-}
-
-void nats_store::take_reports(std::vector<publish_slot>& slots) {
-  std::vector<std::pair<std::size_t, ack_report>> reports;
   {
     std::lock_guard lock(publish_mutex_);
-    reports.swap(reports_);
+    in_flight_.erase(job.sent);
   }
-  auto const now = clock::now();
-  for (auto& [index, report] : reports) {
-    auto& slot = slots[index];
-    slot.in_flight = false;
-    slot.msg = report.msg;
-    report.msg = nullptr;
-    slot.last = std::move(report);
-    if (slot.last.ok) {
-      slot.done = true;
-      note_log_seq(slot.last.seq);
-    } else if (!retryable(slot.last.status, slot.last.code)) {
-      slot.done = true;
-    } else {
-      // A timeout already waited; no responders (no leader) answers at once: pause a little.
-      slot.send_at = is_timeout(slot.last.status) ? now : now + retry_pause;
-    }
+  job.last = {nullptr, false, 0, false, s, {}, natsStatus_GetText(s)};
+  job.send_at = clock::now() + retry_pause;
+  if (!retryable(s, {})) job.done = true;
+}
+
+void nats_store::take_report(publish_job& job, ack_report report, clock::time_point now) {
+  job.in_flight = false;
+  job.msg = report.msg;
+  report.msg = nullptr;
+  job.last = std::move(report);
+  if (job.last.ok) {
+    job.done = true;
+    note_log_seq(job.last.seq);
+  } else if (!retryable(job.last.status, job.last.code)) {
+    job.done = true;
+  } else {
+    // A timeout already waited; no responders (no leader) answers at once: pause a little.
+    job.send_at = is_timeout(job.last.status) ? now : now + retry_pause;
   }
 }
 
-append_result nats_store::answer(publish_slot const& slot, append_request const& request) {
+void nats_store::forget_in_flight(std::uint64_t id, publish_job& job) {
+  if (!job.in_flight) return;
+  std::unique_lock lock(publish_mutex_);
+  // Still in flight: nats.c's to report later, and on_ack frees it.
+  if (in_flight_.erase(job.sent) > 0) return;
+  // Its report came in just now: it still counts.
+  auto const it =
+      std::find_if(reports_.begin(), reports_.end(), [id](auto const& r) { return r.first == id; });
+  if (it == reports_.end()) return;
+  auto report = std::move(it->second);
+  reports_.erase(it);
+  lock.unlock();
+  take_report(job, std::move(report), clock::now());
+}
+
+append_result nats_store::answer(publish_job const& job) {
   using outcome = append_result::outcome;
-  if (!slot.last.ok) {
-    if (is_timeout(slot.last.status) || slot.last.status == NATS_CONNECTION_DISCONNECTED)
+  if (!job.last.ok) {
+    if (is_timeout(job.last.status) || job.last.status == NATS_CONNECTION_DISCONNECTED)
       ++timeouts_;
     else
       ++no_quorum_;
-    spdlog::warn("[nats] a fact was not acknowledged after {} attempts: {}", slot.attempts,
-                 slot.last.text.empty() ? natsStatus_GetText(slot.last.status) : slot.last.text);
+    spdlog::warn("[nats] a fact was not acknowledged after {} attempts: {}", job.attempts,
+                 job.last.text.empty() ? natsStatus_GetText(job.last.status) : job.last.text);
     return {outcome::unavailable, {}};
   }
-  if (!slot.last.duplicate) {
+  if (!job.last.duplicate) {
     ++acked_;
-    return {outcome::created, {slot.last.seq, request.json}};
+    return {outcome::created, {job.last.seq, job.request.json}};
   }
   ++duplicates_;
   // JetStream says only "seen this id": the body decides between a replay and a conflict.
   std::optional<fact> stored;
   try {
-    stored = find_fact(slot.last.seq);
+    stored = find_fact(job.last.seq);
   } catch (store_error const& e) {
     spdlog::warn("[nats] {}", e.what());
   }
   if (!stored) {
-    spdlog::warn("[nats] cannot read fact {} to answer a repeated Idempotency-Key", slot.last.seq);
+    spdlog::warn("[nats] cannot read fact {} to answer a repeated Idempotency-Key", job.last.seq);
     return {outcome::unavailable, {}};
   }
-  if (stored->json != request.json) return {outcome::conflict, {}};
+  if (stored->json != job.request.json) return {outcome::conflict, {}};
   // Our own retry of a publish whose first ack was lost: as far as we know the client sent it
   // once, and this is its creation.
-  if (slot.attempts > 1) return {outcome::created, std::move(*stored)};
+  if (job.attempts > 1) return {outcome::created, std::move(*stored)};
   return {outcome::replayed, std::move(*stored)};
 }
 

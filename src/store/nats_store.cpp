@@ -58,10 +58,18 @@ nats_store::nats_store(options opts) : opts_(std::move(opts)), subject_(opts_.ur
   }
   last_info_ok_ = clock::now();
   last_progress_ = clock::now();
+  publisher_ = std::thread([this] { publish_loop(); });
   monitor_ = std::thread([this] { monitor(); });
 }
 
 nats_store::~nats_store() {
+  {
+    // What is still queued or in flight is answered `unavailable` (the writer has stopped).
+    std::lock_guard lock(publish_mutex_);
+    publish_stopping_ = true;
+  }
+  publish_wake_.notify_all();
+  if (publisher_.joinable()) publisher_.join();
   {
     std::lock_guard lock(monitor_mutex_);
     stopping_ = true;
@@ -124,6 +132,9 @@ void nats_store::connect(clock::time_point deadline) {
   if (s == NATS_OK) s = natsOptions_SetPingInterval(nats_opts_, 2000);
   if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(nats_opts_, 2);
   if (s == NATS_OK) s = natsOptions_SetTimeout(nats_opts_, 2000);
+  // Each publish is written at once: nats.c's flusher thread otherwise waits 1 ms for more to
+  // come (conn.c, 3.4.1), which one POST at a time pays in full (2.2 -> 1.5 ms p50 measured).
+  if (s == NATS_OK) s = natsOptions_SetSendAsap(nats_opts_, true);
   if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(nats_opts_, &on_disconnected, this);
   if (s == NATS_OK) s = natsOptions_SetClosedCB(nats_opts_, &on_closed, this);
   if (s == NATS_OK) s = natsOptions_SetReconnectedCB(nats_opts_, &on_reconnected, this);

@@ -115,9 +115,10 @@ nats_url_result parse_nats_url(std::string const& text) {
   }
   while (true) {
     auto const comma = authority.find(',');
-    auto const address = server_address(authority.substr(0, comma));
-    if (!address)
-      return failed("'" + std::string(authority.substr(0, comma)) + "' is not HOST:PORT");
+    auto const server = authority.substr(0, comma);
+    auto const address = server_address(server);
+    // Appended, not "'" + std::string(server) + ...: GCC 12 at -O2 sees a false -Wrestrict there.
+    if (!address) return failed(std::string("'").append(server).append("' is not HOST:PORT"));
     url.servers.push_back(*address);
     if (comma == std::string_view::npos) break;
     authority.remove_prefix(comma + 1);

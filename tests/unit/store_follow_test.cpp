@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "facts/broadcaster.hpp"
@@ -16,6 +17,7 @@
 #include "facts/store/memory_store.hpp"
 #include "facts/store/sqlite_store.hpp"
 #include "support/files.hpp"
+#include "support/wait.hpp"
 
 namespace {
 
@@ -154,5 +156,147 @@ TEST_CASE("fact_writer acknowledges a fact once the follower fanned it out", "[c
     CHECK(took >= std::chrono::milliseconds(500));
     CHECK(took < std::chrono::milliseconds(500) + std::chrono::seconds(1));
   }
+  writer.stop(std::chrono::steady_clock::now() + std::chrono::seconds(10));
+}
+
+namespace {
+
+/**
+ * Represents a shared log whose acks the test hands out itself, in any order: append_async only
+ * records the request and who to answer.
+ */
+class held_acks_store final : public facts::fact_store {
+ public:
+  std::vector<facts::append_result> append(std::vector<facts::append_request> const&) override {
+    throw facts::store_error("a shared log appends through append_async");
+  }
+  bool appends_async() const override { return true; }
+  void append_async(facts::append_request request, facts::append_callback answered) override {
+    std::lock_guard lock(mutex_);
+    held_.push_back({std::move(request), std::move(answered)});
+  }
+  std::vector<facts::fact> read_after(std::uint64_t, std::size_t) const override { return {}; }
+  std::vector<facts::fact> read_latest(std::size_t) const override { return {}; }
+  std::uint64_t last_seq() const override { return 0; }
+  std::uint64_t count() const override { return 0; }
+  std::string describe() const override { return "held-acks:"; }
+
+  std::size_t held() {
+    std::lock_guard lock(mutex_);
+    return held_.size();
+  }
+  /// Answers the `index`-th request taken (0 = the first), as the log's thread would.
+  void answer(std::size_t index, facts::append_result result) {
+    facts::append_callback answered;
+    {
+      std::lock_guard lock(mutex_);
+      answered = held_.at(index).second;
+    }
+    answered(std::move(result));
+  }
+  std::string json(std::size_t index) {
+    std::lock_guard lock(mutex_);
+    return held_.at(index).first.json;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::pair<facts::append_request, facts::append_callback>> held_;
+};
+
+/** Represents one POST's answer, filled in on whichever thread the writer completes it. */
+struct answer_slot {
+  std::mutex mutex;
+  int calls = 0;
+  std::optional<facts::append_result> result;
+
+  facts::fact_writer::completion hook() {
+    return [this](std::optional<facts::append_result> r) {
+      std::lock_guard lock(mutex);
+      ++calls;
+      result = std::move(r);
+    };
+  }
+  int answered() {
+    std::lock_guard lock(mutex);
+    return calls;
+  }
+};
+
+facts::append_result created(std::uint64_t seq, std::string json) {
+  return {outcome::created, {seq, std::move(json)}};
+}
+
+}  // namespace
+
+TEST_CASE("fact_writer on a shared log answers each fact on its own ack and fan-out",
+          "[concurrency]") {
+  held_acks_store store;
+  facts::broadcaster hub({}, 0);
+  constexpr auto timeout = std::chrono::milliseconds(300);
+  facts::fact_writer writer(store, hub, timeout);
+  answer_slot first, second;
+  writer.submit({R"({"a":1})", {}}, first.hook());
+  writer.submit({R"({"a":2})", {}}, second.hook());
+  // Both go to the log at once: the second does not wait for the first's ack.
+  REQUIRE(facts::test::eventually([&] { return store.held() == 2; }, std::chrono::seconds(5)));
+  CHECK(store.json(0) == R"({"a":1})");
+  CHECK(store.json(1) == R"({"a":2})");
+
+  SECTION("acked out of order: each is answered once its own fact came back") {
+    store.answer(1, created(1, store.json(1)));  // the log took the second first
+    CHECK(second.answered() == 0);               // acked, not fanned out yet
+    writer.fanned_out(1);
+    CHECK(second.answered() == 1);  // answered on the follower's call, while the first waits
+    CHECK(first.answered() == 0);
+    writer.fanned_out(2);  // another instance's fact: nothing of ours
+    CHECK(first.answered() == 0);
+    store.answer(0, created(3, store.json(0)));
+    CHECK(first.answered() == 0);
+    writer.fanned_out(3);
+    REQUIRE(first.answered() == 1);
+    CHECK(first.result->what == outcome::created);
+    CHECK(first.result->stored.seq == 3);
+    CHECK(second.result->stored.seq == 1);
+  }
+
+  SECTION("a fact that came back before its ack is answered with the ack") {
+    writer.fanned_out(2);
+    store.answer(0, created(2, store.json(0)));
+    REQUIRE(first.answered() == 1);
+    CHECK(first.result->stored.seq == 2);
+    store.answer(1, {outcome::conflict, {}});  // no fact to wait for: answered at once
+    REQUIRE(second.answered() == 1);
+    CHECK(second.result->what == outcome::conflict);
+  }
+
+  SECTION("stored but never back: unavailable once the timeout has passed, not before") {
+    auto const started = std::chrono::steady_clock::now();
+    store.answer(0, created(1, store.json(0)));
+    store.answer(1, {outcome::unavailable, {}});
+    CHECK(second.answered() == 1);
+    REQUIRE(
+        facts::test::eventually([&] { return first.answered() == 1; }, std::chrono::seconds(5)));
+    auto const took = std::chrono::steady_clock::now() - started;
+    CHECK(first.result->what == outcome::unavailable);
+    // As for a batch: the timeout, but never under half a second after the log answered.
+    CHECK(took >= std::chrono::milliseconds(500));
+    CHECK(took < std::chrono::milliseconds(500) + std::chrono::seconds(1));
+  }
+
+  SECTION("stop waits for what is in flight, then refuses") {
+    CHECK_FALSE(writer.stop(std::chrono::steady_clock::now() + std::chrono::milliseconds(50)));
+    store.answer(0, {outcome::conflict, {}});
+    store.answer(1, {outcome::conflict, {}});
+    CHECK(writer.stop(std::chrono::steady_clock::now() + std::chrono::seconds(10)));
+    answer_slot late;
+    writer.submit({R"({"a":3})", {}}, late.hook());
+    REQUIRE(late.answered() == 1);
+    CHECK_FALSE(late.result);
+    CHECK(store.held() == 2);
+  }
+  // Every section answers both; nothing is answered twice.
+  CHECK(first.answered() == 1);
+  CHECK(second.answered() == 1);
   writer.stop(std::chrono::steady_clock::now() + std::chrono::seconds(10));
 }

@@ -51,6 +51,9 @@ struct log_health {
   std::uint64_t acked = 0, duplicate = 0, timeout = 0, no_quorum = 0;
 };
 
+/// Receives what became of one request given to fact_store::append_async().
+using append_callback = std::function<void(append_result)>;
+
 /// Receives facts just stored, in seq order, each batch starting at the seq after the last one.
 using follower = std::function<void(std::vector<fact> const&)>;
 
@@ -66,6 +69,16 @@ class fact_store {
   /// of each. A key repeated within the batch behaves as if sent in two calls. Throws
   /// store_error, in which case none of them is stored.
   virtual std::vector<append_result> append(std::vector<append_request> const& requests) = 0;
+
+  /// True for a shared log, where an append waits a network round trip: it takes requests one
+  /// at a time through append_async() and keeps many in flight. A local store group-commits
+  /// through append(), one call at a time.
+  virtual bool appends_async() const { return false; }
+
+  /// Starts storing `request` and returns without waiting for it; `answered` runs once, on a
+  /// thread of the store, with what became of it. Here: append() on the caller's thread, which
+  /// may throw store_error (nothing stored, `answered` not called).
+  virtual void append_async(append_request request, append_callback answered);
 
   /// At most `max` facts with seq > `after`, oldest first.
   virtual std::vector<fact> read_after(std::uint64_t after, std::size_t max) const = 0;

@@ -24,7 +24,7 @@ namespace facts {
  * appends to it and follows it, and a fact's id is its stream sequence number.
  *
  * nats.c runs its own threads; its callbacks here only record what came back and wake the
- * thread waiting for it (append's caller, the writer) or hand facts to the follower. The one
+ * thread waiting for it (our publisher thread) or hand facts to the follower. The one
  * blocking thing a callback does is the follower itself (the broadcaster's publish, which only
  * posts). Reads beyond the in-memory window of the newest facts ask JetStream, on the caller's
  * thread.
@@ -47,9 +47,13 @@ class nats_store final : public fact_store {
   nats_store& operator=(nats_store const&) = delete;
 
   using fact_store::append;
-  /// Publishes the batch with a Nats-Msg-Id each (the Idempotency-Key, or a random one), retries
-  /// what times out with the same id within publish_timeout, and answers each request.
+  /// Publishes the batch (through append_async) and waits for every answer.
   std::vector<append_result> append(std::vector<append_request> const& requests) override;
+  bool appends_async() const override { return true; }
+  /// Queues `request` for the publisher thread, which publishes it at once with a Nats-Msg-Id
+  /// (the Idempotency-Key, or a random one), sends it again with the same id when it times out,
+  /// and answers it as soon as its own ack is in, or at publish_timeout. Never blocks on NATS.
+  void append_async(append_request request, append_callback answered) override;
   std::vector<fact> read_after(std::uint64_t after, std::size_t max) const override;
   std::vector<fact> read_latest(std::size_t max) const override;
   /// The log's newest seq as far as this instance knows (acks, stream info, what it followed).
@@ -65,8 +69,8 @@ class nats_store final : public fact_store {
   std::uint64_t followed_seq() const;
 
  private:
-  /** Represents one request of a batch on its way to an acknowledgement. */
-  struct publish_slot;
+  /** Represents one request on its way to an acknowledgement, on the publisher thread. */
+  struct publish_job;
   /** Represents what nats.c's ack handler brought back for one message. */
   struct ack_report {
     natsMsg* msg = nullptr;  ///< ours again
@@ -95,10 +99,12 @@ class nats_store final : public fact_store {
   static void on_async_error(natsConnection* nc, natsSubscription* sub, natsStatus err,
                              void* closure);
 
-  // nats_publish.cpp: append.
-  void send(std::size_t index, publish_slot& slot, std::chrono::steady_clock::time_point deadline);
-  void take_reports(std::vector<publish_slot>& slots);
-  append_result answer(publish_slot const& slot, append_request const& request);
+  // nats_publish.cpp: the publisher thread and nats.c's ack handler.
+  void publish_loop();
+  void send(std::uint64_t id, publish_job& job);
+  void take_report(publish_job& job, ack_report report, std::chrono::steady_clock::time_point now);
+  void forget_in_flight(std::uint64_t id, publish_job& job);
+  append_result answer(publish_job const& job);
   static void on_ack(jsCtx* js, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure);
 
   // nats_follow.cpp: the ordered consumer that feeds the follower.
@@ -125,11 +131,14 @@ class nats_store final : public fact_store {
   std::condition_variable closed_wake_;
   bool closed_ = false;
 
-  // Publishing: the writer thread waits, nats.c's reply thread reports.
-  std::mutex publish_mutex_;  // guards in_flight_ and reports_
+  // Publishing: append_async() queues, nats.c's reply thread reports, the publisher thread
+  // sends and answers.
+  std::mutex publish_mutex_;  // guards the four below
   std::condition_variable publish_wake_;
-  std::unordered_map<natsMsg*, std::size_t> in_flight_;  // message -> slot of the current batch
-  std::vector<std::pair<std::size_t, ack_report>> reports_;
+  std::vector<std::pair<append_request, append_callback>> incoming_;  // not yet taken
+  std::unordered_map<natsMsg*, std::uint64_t> in_flight_;             // message -> its job
+  std::vector<std::pair<std::uint64_t, ack_report>> reports_;         // job -> what came back
+  bool publish_stopping_ = false;
   std::atomic<std::uint64_t> acked_{0}, duplicates_{0}, timeouts_{0}, no_quorum_{0};
 
   // Following: nats.c's delivery thread of the current subscription hands facts on.
@@ -155,7 +164,8 @@ class nats_store final : public fact_store {
   std::mutex monitor_mutex_;  // guards stopping_
   std::condition_variable monitor_wake_;
   bool stopping_ = false;
-  std::thread monitor_;  // last: started once everything it reads exists
+  std::thread publisher_;  // started once connected, like the monitor
+  std::thread monitor_;    // last: started once everything it reads exists
 };
 
 }  // namespace facts
