@@ -25,37 +25,6 @@ constexpr std::size_t max_buffers = 64;
 // pipelined a request or two behind its GET, anything more is someone feeding us a stream.
 constexpr std::size_t max_client_bytes = 4 * 1024;
 
-int seconds_of(std::chrono::seconds s) {
-  return static_cast<int>(std::clamp<std::chrono::seconds::rep>(s.count(), 1, 24 * 3600));
-}
-
-/**
- * A peer that vanished without FIN or RST (a laptop asleep behind NAT) takes no data and acks
- * nothing; heartbeats are too small to ever fill its socket, so without help the kernel's own
- * retransmissions would hold the slot for about 15 minutes. TCP_USER_TIMEOUT ends the
- * connection once data (a heartbeat, a fact) has gone unacknowledged for --write-timeout, so a
- * dead peer is found within a heartbeat plus --write-timeout; keepalive probes do the same for a
- * stream that writes nothing at all: the first after half of --write-timeout idle, then every
- * quarter, and TCP_USER_TIMEOUT (which overrides the probe count) ends it once --write-timeout
- * has passed without an ack. (Linux also applies it to a live peer that keeps its window shut
- * that long: the same stream the stall check cuts off, see check_stall.)
- */
-void detect_dead_peer(int fd, std::chrono::seconds write_timeout) {
-  int const on = 1;
-  int const idle = seconds_of(write_timeout / 2);
-  int const interval = seconds_of(write_timeout / 4);
-  int const probes = 4;
-  auto const user_timeout = static_cast<unsigned>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(write_timeout).count());
-  bool const ok =
-      ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) == 0 &&
-      ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle) == 0 &&
-      ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval) == 0 &&
-      ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes) == 0 &&
-      ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof user_timeout) == 0;
-  if (!ok) spdlog::debug("[sse] cannot set keepalive options: {}", std::strerror(errno));
-}
-
 }  // namespace
 
 sse_session::sse_session(tcp::socket socket, stream_group& group)
@@ -75,7 +44,6 @@ void sse_session::start(frame head, joined_stream const& joined, std::uint64_t p
   spdlog::debug("[sse {}] open", remote_);
   joined_ = true;
   position_ = position;
-  detect_dead_peer(socket_.native_handle(), group_.lim().write_timeout);
   own_.push_back({head, head->size()});
   if (joined.snapshot) own_.push_back({joined.snapshot, joined.snapshot->size()});
   catching_up_ = true;
