@@ -38,179 +38,273 @@ std::size_t nesting_depth(std::string_view body) {
 using json = nlohmann::ordered_json;
 
 /**
- * Represents nlohmann's SAX events written straight back as the compact text dump() would
- * give, without building the document: no allocation per value, and one pass instead of a
- * parse and a dump (together about a tenth of a POST's time on one core). It covers what facts
- * usually hold; on what it cannot match byte for byte it gives up, and the caller takes the
- * document path: a float (dump() has its own shortest form), a key repeated in one object
- * (the document keeps the first place and the last value), an object of more than max_keys keys
- * (the repeat check is a scan), anything but an object at the top, nesting deeper than
- * max_fact_depth, and every error (so errors read as they always did).
+ * Represents one pass over a POST body that writes the compact text dump() would give, byte for
+ * byte, without building a document or calling a parser per token: the bytes of a plain string
+ * are copied as one run. It covers what facts usually hold. Where it cannot be sure of matching
+ * dump() it gives up and the caller takes the document path: a float (dump() has its own
+ * shortest form), an integer beyond 64 bits (a float to nlohmann), a `\u` escape, a key
+ * repeated in one object (the document keeps the first place and the last value), an object of
+ * more than max_keys keys (the repeat check is a scan), anything but an object at the top,
+ * nesting deeper than max_fact_depth, and every error (so errors read as they always did).
  */
-class compact_writer {
+class compact_scanner {
  public:
   static constexpr std::size_t max_keys = 64;
 
-  explicit compact_writer(std::string& out) : out_(out) {
+  // The output is never longer than the body (whitespace and `\/` only shrink, an integer is
+  // written back as it came or shorter): it is written through a pointer into `out`, sized once.
+  compact_scanner(std::string_view body, std::string& out)
+      : p_(body.data()), end_(p_ + body.size()), out_(out) {
+    out_.resize(body.size());
+    w_ = out_.data();
     key_hashes_.clear();
-    object_starts_.clear();
   }
 
-  bool null() { return value("null"); }
-  bool boolean(bool b) { return value(b ? "true" : "false"); }
-  bool number_integer(json::number_integer_t n) { return number(n); }
-  bool number_unsigned(json::number_unsigned_t n) { return number(n); }
-  bool number_float(json::number_float_t, json::string_t const&) { return false; }
-  bool string(json::string_t& s) {
-    if (!begin_value()) return false;
-    write_string(s);
+  bool run() {
+    skip_space();
+    if (p_ == end_ || *p_ != '{' || !object()) return false;
+    skip_space();
+    if (p_ != end_) return false;
+    out_.resize(static_cast<std::size_t>(w_ - out_.data()));
     return true;
-  }
-  bool binary(json::binary_t&) { return false; }
-  bool start_object(std::size_t) {
-    if (!begin_value(true) || ++depth_ > max_fact_depth) return false;
-    out_ += '{';
-    object_starts_.push_back(key_hashes_.size());
-    first_ = true;
-    return true;
-  }
-  bool key(json::string_t& k) {
-    auto const hash = std::hash<std::string_view>{}(k);
-    auto const start = object_starts_.back();
-    if (key_hashes_.size() - start >= max_keys) return false;
-    for (auto i = start; i < key_hashes_.size(); ++i)
-      if (key_hashes_[i] == hash) return false;  // a repeat, or two keys of one hash
-    key_hashes_.push_back(hash);
-    if (!first_) out_ += ',';
-    write_string(k);
-    out_ += ':';
-    after_key_ = true;
-    return true;
-  }
-  bool end_object() {
-    --depth_;
-    key_hashes_.resize(object_starts_.back());
-    object_starts_.pop_back();
-    out_ += '}';
-    first_ = false;
-    return true;
-  }
-  bool start_array(std::size_t) {
-    if (!begin_value() || ++depth_ > max_fact_depth) return false;
-    out_ += '[';
-    first_ = true;
-    return true;
-  }
-  bool end_array() {
-    --depth_;
-    out_ += ']';
-    first_ = false;
-    return true;
-  }
-  bool parse_error(std::size_t, std::string const&, nlohmann::detail::exception const&) {
-    return false;
   }
 
  private:
-  // Writes the comma before an array element; a member's value follows its key directly. The
-  // top value must be an object.
-  bool begin_value(bool is_object = false) {
-    if (!started_) {
-      started_ = true;
-      return is_object;
+  void skip_space() {
+    while (p_ != end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t'))
+      ++p_;
+  }
+
+  bool value() {
+    if (p_ == end_) return false;
+    switch (*p_) {
+      case '{':
+        return object();
+      case '[':
+        return array();
+      case '"':
+        return string();
+      case 't':
+        return literal("true");
+      case 'f':
+        return literal("false");
+      case 'n':
+        return literal("null");
+      default:
+        return number();
     }
-    if (after_key_)
-      after_key_ = false;
-    else if (!first_)
-      out_ += ',';
-    first_ = false;
+  }
+
+  bool object() {
+    if (++depth_ > max_fact_depth) return false;
+    ++p_;
+    *w_++ = '{';
+    auto const first_key = key_hashes_.size();
+    skip_space();
+    if (p_ != end_ && *p_ == '}') return close('}');
+    for (;;) {
+      if (p_ == end_ || *p_ != '"') return false;
+      auto const key_start = w_;
+      if (!string()) return false;
+      auto const hash = std::hash<std::string_view>{}(
+          std::string_view(key_start, static_cast<std::size_t>(w_ - key_start)));
+      if (key_hashes_.size() - first_key >= max_keys) return false;
+      for (auto i = first_key; i < key_hashes_.size(); ++i)
+        if (key_hashes_[i] == hash) return false;  // a repeat, or two keys of one hash
+      key_hashes_.push_back(hash);
+      skip_space();
+      if (p_ == end_ || *p_ != ':') return false;
+      ++p_;
+      *w_++ = ':';
+      skip_space();
+      if (!value()) return false;
+      skip_space();
+      if (p_ == end_) return false;
+      if (*p_ == '}') {
+        key_hashes_.resize(first_key);
+        return close('}');
+      }
+      if (*p_ != ',') return false;
+      ++p_;
+      *w_++ = ',';
+      skip_space();
+    }
+  }
+
+  bool array() {
+    if (++depth_ > max_fact_depth) return false;
+    ++p_;
+    *w_++ = '[';
+    skip_space();
+    if (p_ != end_ && *p_ == ']') return close(']');
+    for (;;) {
+      if (!value()) return false;
+      skip_space();
+      if (p_ == end_) return false;
+      if (*p_ == ']') return close(']');
+      if (*p_ != ',') return false;
+      ++p_;
+      *w_++ = ',';
+      skip_space();
+    }
+  }
+
+  bool close(char bracket) {
+    ++p_;
+    *w_++ = bracket;
+    --depth_;
     return true;
   }
 
-  bool value(std::string_view text) {
-    if (!begin_value()) return false;
-    out_ += text;
+  bool literal(std::string_view word) {
+    if (static_cast<std::size_t>(end_ - p_) < word.size() ||
+        std::string_view(p_, word.size()) != word)
+      return false;
+    w_ = std::copy(word.begin(), word.end(), w_);
+    p_ += word.size();
     return true;
   }
 
-  template <class Number>
-  bool number(Number n) {
-    if (!begin_value()) return false;
-    char digits[24];
-    auto const end = std::to_chars(digits, digits + sizeof digits, n).ptr;
-    out_.append(digits, end);
+  // An integer as nlohmann reads it (`-0` is 0), written back as dump() writes it.
+  bool number() {
+    auto const start = p_;
+    if (*p_ == '-') ++p_;
+    if (p_ == end_ || *p_ < '0' || *p_ > '9') return false;
+    if (*p_ == '0')
+      ++p_;
+    else
+      while (p_ != end_ && *p_ >= '0' && *p_ <= '9')
+        ++p_;
+    if (p_ != end_ && (*p_ == '.' || *p_ == 'e' || *p_ == 'E' || (*p_ >= '0' && *p_ <= '9')))
+      return false;  // a float, or a leading zero (an error)
+    if (*start == '-') return write_number<std::int64_t>(start);
+    return write_number<std::uint64_t>(start);
+  }
+
+  template <class Integer>
+  bool write_number(char const* start) {
+    Integer n{};
+    auto const [end, ec] = std::from_chars(start, p_, n);
+    if (ec != std::errc{} || end != p_) return false;  // beyond 64 bits: a float to nlohmann
+    w_ = std::to_chars(w_, w_ + (p_ - start), n).ptr;
     return true;
   }
 
-  // As dump() escapes with ensure_ascii off: quote, backslash and control characters; UTF-8
-  // (already checked by the parser) and the rest as they are.
-  void write_string(std::string_view s) {
-    out_ += '"';
-    for (char const c : s) {
-      switch (c) {
-        case '"':
-          out_ += "\\\"";
-          break;
-        case '\\':
-          out_ += "\\\\";
-          break;
-        case '\b':
-          out_ += "\\b";
-          break;
-        case '\t':
-          out_ += "\\t";
-          break;
-        case '\n':
-          out_ += "\\n";
-          break;
-        case '\f':
-          out_ += "\\f";
-          break;
-        case '\r':
-          out_ += "\\r";
-          break;
-        default:
-          if (static_cast<unsigned char>(c) < 0x20) {
-            static constexpr char hex[] = "0123456789abcdef";
-            out_ += "\\u00";
-            out_ += hex[(c >> 4) & 0xf];
-            out_ += hex[c & 0xf];
-          } else {
-            out_ += c;
-          }
+  // As dump() writes a string with ensure_ascii off: quote and backslash escaped, control
+  // characters by their short escapes, valid UTF-8 and the rest as they are.
+  bool string() {
+    ++p_;
+    *w_++ = '"';
+    for (;;) {
+      auto const run = p_;
+      while (p_ != end_ && plain(*p_))
+        ++p_;
+      w_ = std::copy(run, p_, w_);
+      if (p_ == end_) return false;
+      auto const c = static_cast<unsigned char>(*p_);
+      if (c == '"') {
+        ++p_;
+        *w_++ = '"';
+        return true;
+      }
+      if (c == '\\') {
+        if (!escape()) return false;
+      } else if (c >= 0x80) {
+        if (!utf8_sequence()) return false;
+      } else {
+        return false;  // a raw control character: an error
       }
     }
-    out_ += '"';
   }
 
+  static bool plain(char c) {
+    auto const u = static_cast<unsigned char>(c);
+    return u >= 0x20 && u < 0x80 && u != '"' && u != '\\';
+  }
+
+  bool escape() {
+    if (end_ - p_ < 2) return false;
+    char const e = p_[1];
+    char written;
+    switch (e) {
+      case '"':
+      case '\\':
+      case 'b':
+      case 'f':
+      case 'n':
+      case 'r':
+      case 't':
+        written = e;
+        break;
+      case '/':
+        p_ += 2;
+        *w_++ = '/';
+        return true;
+      default:
+        return false;  // `\u` (dump() decides how its character is written), or an error
+    }
+    p_ += 2;
+    *w_++ = '\\';
+    *w_++ = written;
+    return true;
+  }
+
+  // One well-formed UTF-8 character (RFC 3629: no overlong forms, no surrogates, nothing past
+  // U+10FFFF), copied as it is.
+  bool utf8_sequence() {
+    auto const lead = static_cast<unsigned char>(*p_);
+    std::size_t length;
+    unsigned char low = 0x80;
+    unsigned char high = 0xbf;
+    if (lead >= 0xc2 && lead <= 0xdf) {
+      length = 2;
+    } else if (lead >= 0xe0 && lead <= 0xef) {
+      length = 3;
+      if (lead == 0xe0) low = 0xa0;
+      if (lead == 0xed) high = 0x9f;
+    } else if (lead >= 0xf0 && lead <= 0xf4) {
+      length = 4;
+      if (lead == 0xf0) low = 0x90;
+      if (lead == 0xf4) high = 0x8f;
+    } else {
+      return false;
+    }
+    if (static_cast<std::size_t>(end_ - p_) < length) return false;
+    auto const second = static_cast<unsigned char>(p_[1]);
+    if (second < low || second > high) return false;
+    for (std::size_t i = 2; i < length; ++i) {
+      auto const next = static_cast<unsigned char>(p_[i]);
+      if (next < 0x80 || next > 0xbf) return false;
+    }
+    w_ = std::copy(p_, p_ + length, w_);
+    p_ += length;
+    return true;
+  }
+
+  char const* p_;
+  char const* end_;
   std::string& out_;
-  bool started_ = false;    // the top value has begun
-  bool first_ = true;       // nothing written yet in the open object or array
-  bool after_key_ = false;  // a key was written: its value comes next, with no comma
-  std::size_t depth_ = 0;   // open objects and arrays
-  // The open objects' keys, as hashes, and where each object's begin: kept per thread, so a
-  // POST allocates nothing here once its thread has seen a fact of that size.
+  char* w_;
+  std::size_t depth_ = 0;  // open objects and arrays
+  // The open objects' keys, as hashes of their written form: kept per thread, so a POST
+  // allocates nothing here once its thread has seen a fact of that size.
   static thread_local std::vector<std::size_t> key_hashes_;
-  static thread_local std::vector<std::size_t> object_starts_;
 };
 
-thread_local std::vector<std::size_t> compact_writer::key_hashes_;
-thread_local std::vector<std::size_t> compact_writer::object_starts_;
+thread_local std::vector<std::size_t> compact_scanner::key_hashes_;
 
 }  // namespace
 
 fact_parse_result parse_fact(std::string_view body) {
-  // nlohmann stops at a NUL as if the input ended there; what follows would be dropped unseen.
-  if (body.find('\0') != std::string_view::npos) return {{}, "body contains a NUL byte"};
-  // Too deep a fact makes the pass give up: the document path then says so.
+  // A NUL, too deep a fact and every error make the pass give up: the document path then says
+  // what was wrong.
   fact_parse_result fast;
-  fast.json.reserve(body.size());
-  compact_writer writer(fast.json);
-  if (json::sax_parse(body, &writer)) return fast;
+  if (compact_scanner(body, fast.json).run()) return fast;
   return parse_fact_document(body);
 }
 
 fact_parse_result parse_fact_document(std::string_view body) {
+  // nlohmann stops at a NUL as if the input ended there; what follows would be dropped unseen.
   if (body.find('\0') != std::string_view::npos) return {{}, "body contains a NUL byte"};
   if (nesting_depth(body) > max_fact_depth)
     return {{}, "fact is nested deeper than " + std::to_string(max_fact_depth) + " levels"};
