@@ -8,16 +8,30 @@ cors_policy::cors_policy(std::vector<std::string> origins) : origins_(std::move(
   any_ = origins_.empty() || std::find(origins_.begin(), origins_.end(), "*") != origins_.end();
 }
 
-void cors_policy::apply(bhttp::fields& out, std::string_view origin) const {
-  out.set(bhttp::field::access_control_expose_headers, "Location, Idempotent-Replayed");
+template <class Emit>
+void cors_policy::each_header(std::string_view origin, Emit&& emit) const {
+  emit(bhttp::field::access_control_expose_headers, "Location, Idempotent-Replayed");
   if (any_) {
-    out.set(bhttp::field::access_control_allow_origin, "*");
+    emit(bhttp::field::access_control_allow_origin, "*");
     return;
   }
   // The answer depends on Origin, so caches must key on it even when we refuse.
-  out.set(bhttp::field::vary, "Origin");
+  emit(bhttp::field::vary, "Origin");
   if (std::find(origins_.begin(), origins_.end(), origin) != origins_.end())
-    out.set(bhttp::field::access_control_allow_origin, origin);
+    emit(bhttp::field::access_control_allow_origin, origin);
+}
+
+void cors_policy::apply(bhttp::fields& out, std::string_view origin) const {
+  each_header(origin, [&](bhttp::field name, std::string_view value) { out.set(name, value); });
+}
+
+void cors_policy::append(std::string& out, std::string_view origin) const {
+  each_header(origin, [&](bhttp::field name, std::string_view value) {
+    out += bhttp::to_string(name);
+    out += ": ";
+    out += value;
+    out += "\r\n";
+  });
 }
 
 void cors_policy::apply_preflight(bhttp::fields& out, std::string_view origin) const {

@@ -233,8 +233,14 @@ void http_session::retry_later(response header) {
 }
 
 void http_session::on_published(std::optional<append_result> const& result) {
-  if (result && result->what == append_result::outcome::created) ctx_.stats.facts_published(1);
-  do_write(publish_answer(result, req_, ctx_.routes.cors));
+  using outcome = append_result::outcome;
+  if (!result || (result->what != outcome::created && result->what != outcome::replayed))
+    return do_write(publish_answer(result, req_, ctx_.routes.cors));
+  if (result->what == outcome::created) ctx_.stats.facts_published(1);
+  ctx_.stats.request_answered(route_name(req_.target()), 201);
+  res_.reset();
+  answer_.clear();
+  send_answer(append_stored_answer(answer_, *result, req_, ctx_.routes.cors));
 }
 
 void http_session::refuse(bhttp::status status, std::string const& message) {
@@ -255,16 +261,20 @@ void http_session::refuse(response res) {
 void http_session::do_write(response res) {
   ctx_.stats.request_answered(route_name(req_.target()), res.result_int());
   res_ = std::move(res);
-  // The head's buffer is kept for the connection's life, so a keep-alive publisher's answers
-  // reuse it; the body is written from the response itself, in the same call.
-  answer_head_.clear();
-  append_head(answer_head_, *res_);
-  std::array<net::const_buffer, 2> const bytes{net::buffer(answer_head_),
-                                               net::buffer(res_->body())};
+  answer_.clear();
+  append_head(answer_, *res_);
+  send_answer(res_->keep_alive());
+}
+
+void http_session::send_answer(bool keep_alive) {
+  // answer_'s buffer is kept for the connection's life, so a keep-alive publisher's answers
+  // reuse it; a response's body is written from the response itself, in the same call.
+  std::array<net::const_buffer, 2> const bytes{
+      net::buffer(answer_), res_ ? net::buffer(res_->body()) : net::const_buffer{}};
   stream_.expires_after(ctx_.lim.write_timeout);
   net::async_write(
       stream_, bytes,
-      beast::bind_front_handler(&http_session::on_write, shared_from_this(), res_->keep_alive()));
+      beast::bind_front_handler(&http_session::on_write, shared_from_this(), keep_alive));
 }
 
 void http_session::on_write(bool keep_alive, beast::error_code ec, std::size_t) {

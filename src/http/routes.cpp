@@ -276,6 +276,29 @@ response publish_answer(std::optional<append_result> const& result, request_head
   return res;
 }
 
+bool append_stored_answer(std::string& out, append_result const& result, request_header const& req,
+                          cors_policy const& cors) {
+  auto const& f = result.stored;
+  bool const keep_alive = wants_keep_alive(req);
+  bool const http11 = req.version() >= 11;
+  // The fields in make_response()'s order, then publish_answer()'s, as Beast keeps them.
+  out += http11 ? "HTTP/1.1 201 Created\r\n" : "HTTP/1.0 201 Created\r\n";
+  out += "Server: factsd/" FACTS_VERSION "\r\nContent-Type: application/json\r\n";
+  cors.append(out, origin_of(req));
+  if (http11 && !keep_alive) out += "Connection: close\r\n";
+  if (!http11 && keep_alive) out += "Connection: keep-alive\r\n";
+  char digits[24];
+  out += "Content-Length: ";
+  out.append(digits, std::to_chars(digits, digits + sizeof digits, f.json.size()).ptr);
+  out += "\r\nLocation: /facts/";
+  out.append(digits, std::to_chars(digits, digits + sizeof digits, f.seq).ptr);
+  out += "\r\n";
+  if (result.what == append_result::outcome::replayed) out += "Idempotent-Replayed: true\r\n";
+  out += "\r\n";
+  out += f.json;
+  return keep_alive;
+}
+
 std::optional<response> refusal_before_body(request_header const& req, route_context const& ctx) {
   auto const target = std::string_view(req.target());
   if (target.size() > ctx.lim.max_url_bytes)

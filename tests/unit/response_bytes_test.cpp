@@ -73,3 +73,27 @@ TEST_CASE("append_head sends what Beast's serializer sends, for every kind of an
     CHECK(our_bytes(res) == beast_bytes(res));
   }
 }
+
+TEST_CASE("append_stored_answer sends what publish_answer's response would, head and body") {
+  using outcome = facts::append_result::outcome;
+  auto const version = GENERATE(10u, 11u);
+  auto const connection = GENERATE(as<std::string>{}, "", "close", "keep-alive");
+  auto const origin =
+      GENERATE(as<std::string>{}, "", "https://page.example", "https://other.example");
+  auto const allowed = GENERATE(as<std::string>{}, "*", "https://page.example");
+  auto const what = GENERATE(outcome::created, outcome::replayed);
+  facts::http::cors_policy const cors({allowed});
+  facts::http::request req{bhttp::verb::post, "/fact", version};
+  if (!connection.empty()) req.set(bhttp::field::connection, connection);
+  if (!origin.empty()) req.set(bhttp::field::origin, origin);
+  auto const result = facts::append_result{what, {1234567, R"({"info":"é","n":[1,{}]})"}};
+  INFO("HTTP/" << version << ", Connection: " << connection << ", Origin: " << origin
+               << ", allowed: " << allowed << ", replayed: " << (what == outcome::replayed));
+
+  auto const reference = facts::http::publish_answer(result, req, cors);
+  std::string out = "kept";  // it appends: what was there stays
+  bool const keep_alive = facts::http::append_stored_answer(out, result, req, cors);
+  CHECK(out.substr(0, 4) == "kept");
+  CHECK(out.substr(4) == beast_bytes(reference));
+  CHECK(keep_alive == reference.keep_alive());
+}

@@ -20,10 +20,18 @@ class cors_policy {
   /// Adds the CORS headers every response carries, for a request from `origin` (may be empty).
   void apply(bhttp::fields& out, std::string_view origin) const;
 
+  /// apply() as header lines (`Name: value\r\n`) appended to `out`, in the same order, for an
+  /// answer written without a response object.
+  void append(std::string& out, std::string_view origin) const;
+
   /// Adds what an OPTIONS preflight answer carries on top of apply().
   void apply_preflight(bhttp::fields& out, std::string_view origin) const;
 
  private:
+  // Calls emit(field, name, value) for each header apply() sets: the one list both forms use.
+  template <class Emit>
+  void each_header(std::string_view origin, Emit&& emit) const;
+
   bool any_ = false;
   std::vector<std::string> origins_;
 };

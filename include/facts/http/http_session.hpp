@@ -59,6 +59,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void answer_done();
   void on_published(std::optional<append_result> const& result);
   void do_write(response res);
+  /// Sends answer_ and then res_'s body (if res_ holds a response): one gather write.
+  void send_answer(bool keep_alive);
   void on_write(bool keep_alive, beast::error_code ec, std::size_t bytes);
   void do_close();
   void do_linger();
@@ -73,8 +75,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   request req_;                     // the request being answered
-  std::optional<response> res_;     // the response being written
-  std::string answer_head_;         // its status line and header block, as sent
+  std::optional<response> res_;     // the response being written, unless answer_ holds it all
+  std::string answer_;              // its status line and header block (a stored fact's: all)
   std::size_t lingered_bytes_ = 0;  // drained after the last answer, bounded by linger_limit
   bool answering_ = false;          // counted in requests_in_flight
   bool served_ = false;             // a request was answered: waits now get the idle timeout

@@ -70,6 +70,13 @@ response error_response(bhttp::status status, std::string_view message, request_
 response publish_answer(std::optional<append_result> const& result, request_header const& req,
                         cors_policy const& cors);
 
+/// publish_answer() for a stored fact (`created` or `replayed`) as the bytes it sends, head and
+/// body, appended to `out` without building a response: the answer every POST gets, where the
+/// profile put the fields' allocations and lookups at a seventh of the server's user time.
+/// Returns whether the connection stays open. publish_answer() is its reference.
+bool append_stored_answer(std::string& out, append_result const& result, request_header const& req,
+                          cors_policy const& cors);
+
 /// True when `authorization` is `Bearer <token>`; compares in constant time.
 bool bearer_matches(std::string_view authorization, std::string_view token);
 
