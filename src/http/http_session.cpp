@@ -46,7 +46,11 @@ std::optional<std::string> last_event_id_param(std::string_view target) {
 
 http_session::http_session(tcp::socket&& socket, session_context const& ctx, stream_group& streams,
                            post_batch& posts)
-    : stream_(std::move(socket)), ctx_(ctx), streams_(streams), posts_(posts) {}
+    : socket_(std::move(socket)),
+      deadline_timer_(socket_.get_executor()),
+      ctx_(ctx),
+      streams_(streams),
+      posts_(posts) {}
 
 http_session::~http_session() {
   if (answering_) --ctx_.requests_in_flight;
@@ -55,7 +59,7 @@ http_session::~http_session() {
 void http_session::run() {
   // Start on the connection's I/O thread, the only one that runs its io_context: every
   // handler of this session runs there, one at a time.
-  net::dispatch(stream_.get_executor(),
+  net::dispatch(socket_.get_executor(),
                 beast::bind_front_handler(&http_session::do_read, shared_from_this()));
 }
 
@@ -64,8 +68,8 @@ void http_session::do_read() {
   // Waiting for the next request is bounded by the idle timeout; receiving it, once it has
   // started, by the (shorter) request timeout, so a slow sender cannot hold a connection.
   // A new connection gets no keep-alive grace: until it sends something it is only a descriptor.
-  stream_.expires_after(served_ ? ctx_.lim.idle_timeout : ctx_.lim.request_timeout);
-  stream_.async_read_some(
+  expire_after(served_ ? ctx_.lim.idle_timeout : ctx_.lim.request_timeout);
+  socket_.async_read_some(
       buffer_.prepare(4096),
       beast::bind_front_handler(&http_session::on_first_bytes, shared_from_this()));
 }
@@ -73,7 +77,7 @@ void http_session::do_read() {
 void http_session::on_first_bytes(beast::error_code ec, std::size_t bytes) {
   if (ec) {
     spdlog::debug("[http] idle connection ended: {}", ec.message());
-    return stream_.close();
+    return close();
   }
   buffer_.commit(bytes);
   do_read_request();
@@ -89,12 +93,12 @@ void http_session::do_read_request() {
   beast::error_code ec;
   parse_buffered(ec);
   if (ec || parser_->is_done()) return on_read(ec, 0);
-  stream_.expires_after(ctx_.lim.request_timeout);
+  expire_after(ctx_.lim.request_timeout);
   if (parser_->is_header_done()) return on_read_header(ec, 0);
   // The head first: a client that sent `Expect: 100-continue` waits for our go-ahead before it
   // sends the body (and a body over the limit is refused from its Content-Length before that).
   bhttp::async_read_header(
-      stream_, buffer_, *parser_,
+      socket_, buffer_, *parser_,
       beast::bind_front_handler(&http_session::on_read_header, shared_from_this()));
 }
 
@@ -121,15 +125,15 @@ void http_session::on_read_header(beast::error_code ec, std::size_t bytes) {
   // when it tires of waiting.
   if (head.version() < 11) return do_read_body();
   static constexpr std::string_view go_ahead = "HTTP/1.1 100 Continue\r\n\r\n";
-  net::async_write(stream_, net::buffer(go_ahead.data(), go_ahead.size()),
+  net::async_write(socket_, net::buffer(go_ahead.data(), go_ahead.size()),
                    [self = shared_from_this()](beast::error_code write_ec, std::size_t) {
-                     if (write_ec) return self->stream_.close();
+                     if (write_ec) return self->close();
                      self->do_read_body();
                    });
 }
 
 void http_session::do_read_body() {
-  bhttp::async_read(stream_, buffer_, *parser_,
+  bhttp::async_read(socket_, buffer_, *parser_,
                     beast::bind_front_handler(&http_session::on_read, shared_from_this()));
 }
 
@@ -156,6 +160,8 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
   }
 
   req_ = parser_->release();
+  // Nothing is read or written until the answer: storing a fact is bounded by the store.
+  expire_never();
   answering_ = true;
   served_ = true;
   ++ctx_.requests_in_flight;
@@ -187,7 +193,7 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
 void http_session::open_stream(response header) {
   ctx_.stats.request_answered("events", 200);
   answer_done();
-  stream_.expires_never();
+  expire_never();
   auto const last_id = req_.find("Last-Event-ID");
   std::optional<std::string> id;
   if (last_id != req_.end())
@@ -210,8 +216,8 @@ void http_session::wait_then_open(std::string head, std::optional<std::string> i
   }
   bool const behind = wanted > ctx_.hub.last_seq() && wanted <= ctx_.routes.store.last_seq();
   if (!behind || std::chrono::steady_clock::now() >= deadline)
-    return streams_.open(stream_.release_socket(), std::move(head), ctx_.retry, id);
-  catch_up_timer_.emplace(stream_.get_executor(), std::chrono::milliseconds(20));
+    return streams_.open(std::move(socket_), std::move(head), ctx_.retry, id);
+  catch_up_timer_.emplace(socket_.get_executor(), std::chrono::milliseconds(20));
   catch_up_timer_->async_wait([self = shared_from_this(), head = std::move(head),
                                id = std::move(id), deadline](beast::error_code) mutable {
     self->wait_then_open(std::move(head), std::move(id), deadline);
@@ -224,8 +230,8 @@ void http_session::retry_later(response header) {
   refused_stream_ =
       std::make_shared<std::string const>(stream_header_bytes(header) + make_retry(retry) + "\n");
   ctx_.stats.request_answered("events", 200);
-  stream_.expires_after(ctx_.lim.write_timeout);
-  net::async_write(stream_, net::buffer(*refused_stream_),
+  expire_after(ctx_.lim.write_timeout);
+  net::async_write(socket_, net::buffer(*refused_stream_),
                    [self = shared_from_this()](beast::error_code, std::size_t) {
                      self->answer_done();
                      self->do_close();
@@ -271,9 +277,9 @@ void http_session::send_answer(bool keep_alive) {
   // reuse it; a response's body is written from the response itself, in the same call.
   std::array<net::const_buffer, 2> const bytes{
       net::buffer(answer_), res_ ? net::buffer(res_->body()) : net::const_buffer{}};
-  stream_.expires_after(ctx_.lim.write_timeout);
+  expire_after(ctx_.lim.write_timeout);
   net::async_write(
-      stream_, bytes,
+      socket_, bytes,
       beast::bind_front_handler(&http_session::on_write, shared_from_this(), keep_alive));
 }
 
@@ -281,7 +287,7 @@ void http_session::on_write(bool keep_alive, beast::error_code ec, std::size_t) 
   answer_done();
   if (ec) {
     spdlog::debug("[http] write failed: {}", ec.message());
-    return stream_.close();
+    return close();
   }
   res_.reset();
   if (!keep_alive) return do_close();
@@ -296,23 +302,59 @@ void http_session::answer_done() {
 
 void http_session::do_close() {
   beast::error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-  if (ec) return stream_.close();
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) return close();
   // Closing with unread bytes (a refused body) would send RST and could destroy the answer
   // before the client reads it; drain for a short while instead, as servers' lingering close.
   buffer_.clear();
-  stream_.expires_after(std::chrono::seconds(2));
+  expire_after(std::chrono::seconds(2));
   do_linger();
 }
 
+void http_session::close() {
+  beast::error_code ignored;
+  socket_.close(ignored);
+  expire_never();
+}
+
+void http_session::expire_after(clock::duration timeout) {
+  deadline_ = clock::now() + timeout;
+  // A pending wait that ends no later than the new deadline looks again when it ends.
+  if (deadline_ < armed_for_) arm_deadline_timer(deadline_);
+}
+
+void http_session::expire_never() {
+  deadline_ = clock::time_point::max();
+}
+
+void http_session::arm_deadline_timer(clock::time_point when) {
+  armed_for_ = when;
+  deadline_timer_.expires_at(when);  // a wait it replaces ends with operation_aborted
+  // A weak reference: a connection that ended is not kept alive by its pending deadline.
+  deadline_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+    if (ec) return;
+    if (auto const self = weak.lock()) self->on_deadline_timer();
+  });
+}
+
+void http_session::on_deadline_timer() {
+  armed_for_ = clock::time_point::max();
+  if (deadline_ == clock::time_point::max()) return;
+  if (clock::now() < deadline_) return arm_deadline_timer(deadline_);
+  // Closing cancels the pending read or write: its handler ends the connection.
+  spdlog::debug("[http] connection timed out");
+  beast::error_code ignored;
+  socket_.close(ignored);
+}
+
 void http_session::do_linger() {
-  stream_.async_read_some(buffer_.prepare(16 * 1024),
+  socket_.async_read_some(buffer_.prepare(16 * 1024),
                           beast::bind_front_handler(&http_session::on_linger, shared_from_this()));
 }
 
 void http_session::on_linger(beast::error_code ec, std::size_t bytes) {
   lingered_bytes_ += bytes;
-  if (ec || lingered_bytes_ > linger_limit) return stream_.close();
+  if (ec || lingered_bytes_ > linger_limit) return close();
   do_linger();
 }
 
