@@ -133,7 +133,7 @@ std::shared_ptr<catch_up_chunk const> catch_up_reader::read_chunk(request what) 
   if (what.form == chunk_form::events) {
     chunk->bytes.reserve(json_bytes + facts.size() * 32);
     for (auto const& f : facts) {
-      chunk->bytes += make_event(f);
+      append_event(chunk->bytes, f);
       chunk->ends.push_back(chunk->bytes.size());
     }
   } else if (!facts.empty()) {

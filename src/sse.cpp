@@ -1,5 +1,6 @@
 #include "facts/sse.hpp"
 
+#include <charconv>
 #include <random>
 
 namespace facts {
@@ -10,12 +11,17 @@ namespace facts {
 std::string make_event(fact const& f) {
   std::string out;
   out.reserve(f.json.size() + 32);
+  append_event(out, f);
+  return out;
+}
+
+void append_event(std::string& out, fact const& f) {
+  char seq[24];
   out += "id: ";
-  out += std::to_string(f.seq);
+  out.append(seq, std::to_chars(seq, seq + sizeof seq, f.seq).ptr);
   out += "\ndata: ";
   out += f.json;
   out += "\n\n";
-  return out;
 }
 
 std::string make_snapshot(std::span<fact const> facts, std::uint64_t last_seq, bool reset) {

@@ -19,6 +19,9 @@ inline constexpr char const* reset_event_type = "reset";
 /** One live event: `id: <seq>` and `data: <json>`. */
 std::string make_event(fact const& f);
 
+/// make_event(f) appended to `out`: a batch's events built in one string.
+void append_event(std::string& out, fact const& f);
+
 /**
  * The first event of a stream: `data:` is a JSON array of `facts` and `id:` is `last_seq`, the
  * newest sequence number the client holds afterwards. With `reset`, the event carries the type

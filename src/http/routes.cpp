@@ -1,7 +1,6 @@
 #include "facts/http/routes.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <nlohmann/json.hpp>
 
@@ -40,13 +39,6 @@ response make_response(bhttp::status status, request_header const& req, cors_pol
   return res;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) ==
-           std::tolower(static_cast<unsigned char>(y));
-  });
-}
-
 // True for `application/json`, with any parameters (`; charset=utf-8`) and any case.
 bool is_json_media_type(std::string_view content_type) {
   auto type = content_type.substr(0, content_type.find(';'));
@@ -54,7 +46,7 @@ bool is_json_media_type(std::string_view content_type) {
     type.remove_suffix(1);
   while (!type.empty() && (type.front() == ' ' || type.front() == '\t'))
     type.remove_prefix(1);
-  return iequals(type, "application/json");
+  return beast::iequals(type, "application/json");
 }
 
 route_decision respond(response res) {
