@@ -23,33 +23,35 @@ std::shared_ptr<fact_window const> fact_window::with(std::vector<fact> const& ba
     next->first_seq_ = batch.front().seq;
   }
   auto bytes = next->size_ == 0 ? 0 : next->bytes_after_last();
-  // The last chunk, if not full, is copied (at most chunk_size facts) and extended.
-  std::shared_ptr<chunk> open;
-  if (!next->chunks_.empty() && next->chunks_.back()->facts.size() < chunk_size) {
-    open = std::make_shared<chunk>(*next->chunks_.back());
-    next->chunks_.pop_back();
+  if (!next->chunks_.empty()) {
+    // Slots past this window's last fact that another window has filled (this window is being
+    // extended a second time) are not ours to overwrite: that chunk is copied instead.
+    auto& last = next->chunks_.back();
+    auto const used = static_cast<std::size_t>(next->last_seq() + 1 - last->first_seq);
+    if (last->filled != used) {
+      last = std::make_shared<chunk>(*last);
+      last->filled = used;
+    }
   }
   for (auto const& f : batch) {
-    if (!open) {
-      open = std::make_shared<chunk>();
-      open->first_seq = f.seq;
-      open->facts.reserve(chunk_size);
-      open->bytes_before.reserve(chunk_size);
+    if (next->chunks_.empty() || next->chunks_.back()->filled == chunk_size) {
+      next->chunks_.push_back(std::make_shared<chunk>());
+      next->chunks_.back()->first_seq = f.seq;
     }
-    open->facts.push_back(f);
-    open->bytes_before.push_back(bytes);
+    auto& open = *next->chunks_.back();
+    open.facts[open.filled] = f;
+    open.bytes_before[open.filled] = bytes;
+    ++open.filled;
     bytes += f.json.size();
-    if (open->facts.size() == chunk_size) next->chunks_.push_back(std::move(open));
   }
-  if (open) next->chunks_.push_back(std::move(open));
   next->size_ += batch.size();
   // Trimming drops whole chunks once the window no longer reaches into them.
   if (limit != 0 && next->size_ > limit) {
     next->first_seq_ += next->size_ - limit;
     next->size_ = limit;
-    auto const first_kept = std::find_if(
-        next->chunks_.begin(), next->chunks_.end(),
-        [&](auto const& c) { return c->first_seq + c->facts.size() > next->first_seq_; });
+    auto const first_kept =
+        std::find_if(next->chunks_.begin(), next->chunks_.end(),
+                     [&](auto const& c) { return c->first_seq + chunk_size > next->first_seq_; });
     next->chunks_.erase(next->chunks_.begin(), first_kept);
   }
   return next;
@@ -69,8 +71,8 @@ std::uint64_t fact_window::bytes_before(std::uint64_t seq) const {
 }
 
 std::uint64_t fact_window::bytes_after_last() const {
-  auto const& c = *chunks_.back();
-  return c.bytes_before.back() + c.facts.back().json.size();
+  // Not the chunk's last filled slot: a later window may have filled more of it.
+  return bytes_before(last_seq()) + at(last_seq()).json.size();
 }
 
 std::uint64_t fact_window::bytes_from(std::uint64_t from) const {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -13,14 +14,20 @@ namespace facts {
 
 /**
  * Represents the newest facts, kept for new streams' snapshots, as an immutable value: a publish
- * makes a new window that shares every full chunk of facts with the old one, so the
- * broadcaster's lock only swaps a pointer, and a join reads the window it got outside the lock
- * while later publishes go on. Seqs are consecutive. Each fact also carries the bytes of JSON
- * before it, so the size of any range is a subtraction.
+ * makes a new window that shares every chunk of facts with the old one, so the broadcaster's
+ * lock only swaps a pointer, and a join reads the window it got outside the lock while later
+ * publishes go on. Seqs are consecutive. Each fact also carries the bytes of JSON before it, so
+ * the size of any range is a subtraction.
+ *
+ * A publish writes its facts into the free slots of the newest chunk in place: the windows that
+ * share the chunk read only the slots up to their own last fact, which are never written again.
+ * Copying that chunk instead (up to chunk_size facts per publish) cost more than the rest of a
+ * small batch's publish. So with() must not run on two windows that share a chunk at once; the
+ * broadcaster calls it under its publish lock.
  */
 class fact_window {
  public:
-  /// Facts per chunk: a publish copies at most one partial chunk and the chunk pointers.
+  /// Facts per chunk: a publish copies the chunk pointers.
   static constexpr std::size_t chunk_size = 256;
 
   fact_window() = default;
@@ -44,18 +51,20 @@ class fact_window {
   std::string snapshot_from(std::uint64_t from, std::uint64_t id, bool reset) const;
 
  private:
-  /** Represents up to chunk_size consecutive facts; shared between windows, never changed. */
+  /** Represents chunk_size slots for consecutive facts, shared between windows; a filled slot
+   * never changes. */
   struct chunk {
     std::uint64_t first_seq = 0;
-    std::vector<fact> facts;
-    std::vector<std::uint64_t> bytes_before;  ///< JSON bytes of every fact ever added before
+    std::size_t filled = 0;  ///< slots written; read and written only by with()
+    std::array<fact, chunk_size> facts;
+    std::array<std::uint64_t, chunk_size> bytes_before;  ///< JSON bytes of every fact before
   };
 
   fact const& at(std::uint64_t seq) const;
   std::uint64_t bytes_before(std::uint64_t seq) const;
   std::uint64_t bytes_after_last() const;
 
-  std::vector<std::shared_ptr<chunk const>> chunks_;  // all full but the last
+  std::vector<std::shared_ptr<chunk>> chunks_;  // all full but the last
   std::uint64_t first_seq_ = 0;
   std::size_t size_ = 0;
 };

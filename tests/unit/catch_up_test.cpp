@@ -78,6 +78,35 @@ TEST_CASE("fact_window keeps the newest facts and sizes any range") {
   CHECK(next->snapshot_from(602, 601, true) == facts::make_snapshot({}, 601, true));
 }
 
+TEST_CASE("fact_window: later publishes fill a shared chunk without changing older windows") {
+  auto const base = facts::fact_window::make({{1, R"({"a":1})"}, {2, R"({"b":2})"}}, 0);
+  auto const base_snapshot = base->snapshot_from(1, 2, false);
+  // Two windows made from the same one: the second must not overwrite the first's slots.
+  auto const one = base->with({{3, R"({"one":3})"}}, 0);
+  auto const other = base->with({{3, R"({"other":3})"}, {4, R"({"other":4})"}}, 0);
+  auto const one_more = one->with({{4, R"({"one":4})"}}, 0);
+  CHECK(base->snapshot_from(1, 2, false) == base_snapshot);
+  CHECK(one->snapshot_from(3, 3, false) == facts::make_snapshot({{{3, R"({"one":3})"}}}, 3, false));
+  CHECK(other->snapshot_from(3, 4, false) ==
+        facts::make_snapshot(std::vector<facts::fact>{{3, R"({"other":3})"}, {4, R"({"other":4})"}},
+                             4, false));
+  CHECK(one_more->snapshot_from(3, 4, false) ==
+        facts::make_snapshot(std::vector<facts::fact>{{3, R"({"one":3})"}, {4, R"({"one":4})"}}, 4,
+                             false));
+  CHECK(one->bytes_from(1) == 7 + 7 + 9);
+  CHECK(other->bytes_from(1) == 7 + 7 + 11 + 11);
+
+  // Across a chunk's end, one fact at a time, every window keeps what it had.
+  std::vector<std::shared_ptr<facts::fact_window const>> windows{base};
+  for (std::uint64_t seq = 3; seq <= facts::fact_window::chunk_size * 2 + 5; ++seq)
+    windows.push_back(windows.back()->with({{seq, json_of_size(10)}}, 0));
+  for (std::size_t i = 0; i < windows.size(); ++i) {
+    INFO("window " << i);
+    CHECK(windows[i]->last_seq() == i + 2);
+    CHECK(windows[i]->bytes_from(1) == 14 + 10 * i);
+  }
+}
+
 TEST_CASE("a catch-up chunk holds facts up to chunk_bytes of JSON, not beyond") {
   facts::memory_store store;
   constexpr std::size_t chunk = 64 * 1024;
