@@ -5,6 +5,10 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace facts {
 
 namespace {
@@ -197,8 +201,7 @@ class compact_scanner {
     *w_++ = '"';
     for (;;) {
       auto const run = p_;
-      while (p_ != end_ && plain(*p_))
-        ++p_;
+      p_ = plain_run_end(p_, end_);
       w_ = std::copy(run, p_, w_);
       if (p_ == end_) return false;
       auto const c = static_cast<unsigned char>(*p_);
@@ -220,6 +223,28 @@ class compact_scanner {
   static bool plain(char c) {
     auto const u = static_cast<unsigned char>(c);
     return u >= 0x20 && u < 0x80 && u != '"' && u != '\\';
+  }
+
+  // The end of the run of plain() characters from `p`: 16 at a time where SSE2 is there (every
+  // x86-64), since a fact is mostly such runs and a byte-at-a-time loop was most of its scan.
+  static char const* plain_run_end(char const* p, char const* end) {
+#if defined(__SSE2__)
+    auto const quote = _mm_set1_epi8('"');
+    auto const backslash = _mm_set1_epi8('\\');
+    // A signed comparison: bytes from 0x80 up are negative, so below 0x20 as well.
+    auto const space = _mm_set1_epi8(0x20);
+    while (end - p >= 16) {
+      auto const bytes = _mm_loadu_si128(reinterpret_cast<__m128i const*>(p));
+      auto const special =
+          _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(bytes, quote), _mm_cmpeq_epi8(bytes, backslash)),
+                       _mm_cmplt_epi8(bytes, space));
+      if (auto const mask = _mm_movemask_epi8(special); mask != 0) return p + __builtin_ctz(mask);
+      p += 16;
+    }
+#endif
+    while (p != end && plain(*p))
+      ++p;
+    return p;
   }
 
   bool escape() {
