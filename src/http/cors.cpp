@@ -6,6 +6,7 @@ namespace facts::http {
 
 cors_policy::cors_policy(std::vector<std::string> origins) : origins_(std::move(origins)) {
   any_ = origins_.empty() || std::find(origins_.begin(), origins_.end(), "*") != origins_.end();
+  if (any_) append(any_lines_, {});
 }
 
 template <class Emit>
@@ -26,6 +27,10 @@ void cors_policy::apply(bhttp::fields& out, std::string_view origin) const {
 }
 
 void cors_policy::append(std::string& out, std::string_view origin) const {
+  if (!any_lines_.empty()) {
+    out += any_lines_;
+    return;
+  }
   each_header(origin, [&](bhttp::field name, std::string_view value) {
     out += bhttp::to_string(name);
     out += ": ";

@@ -34,6 +34,7 @@ class cors_policy {
 
   bool any_ = false;
   std::vector<std::string> origins_;
+  std::string any_lines_;  // append()'s lines when any origin may read: the same for everyone
 };
 
 }  // namespace facts::http
