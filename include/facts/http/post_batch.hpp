@@ -34,25 +34,38 @@ class post_batch {
   /// On the I/O thread: queues one fact for the writer; `on_answer` runs exactly once, later.
   void add(append_request fact, answer on_answer);
 
+  /** Represents the writer's completion for one fact: which hand-over, which place in it. Only a
+   * hand-over still unanswered is looked up, so a 32-bit flush number that wrapped is unique. */
+  struct answer_slot {
+    post_batch* batch;
+    std::uint32_t flush;
+    std::uint32_t index;
+    void operator()(std::optional<append_result> result) const;
+  };
+
  private:
   void hand_to_writer();
-  void take_answer(std::uint64_t flush, answer on_answer, std::optional<append_result> result);
+  void take_answer(std::uint32_t flush, std::uint32_t index, std::optional<append_result> result);
   void give_answers();
 
   net::io_context& ioc_;
   fact_writer& writer_;
+
   /** Represents one hand-over to the writer that is not answered whole yet. */
   struct hand_over {
-    std::uint64_t flush;  ///< its number, in the order handed over
-    std::size_t left;     ///< facts of it not answered yet
+    std::uint64_t flush;                                ///< its number, in the order handed over
+    std::vector<answer> answers;                        ///< what to call, by fact
+    std::vector<std::optional<append_result>> results;  ///< what became of each fact
+    std::size_t left;                                   ///< facts of it not answered yet
   };
 
   std::vector<fact_writer::submission> to_writer_;  // the I/O thread's only
+  std::vector<answer> to_writer_answers_;           // the I/O thread's only: to_writer_'s answers
   std::uint64_t next_flush_ = 0;                    // the I/O thread's only: to_writer_'s number
-  std::mutex answers_mutex_;                        // guards answers_, unanswered_ and wake_posted_
-  std::vector<std::pair<answer, std::optional<append_result>>> answers_;
+  std::mutex answers_mutex_;                        // guards unanswered_ and wake_posted_
+  // The writer is given an answer_slot per fact; the answer it leads to stays here.
   std::deque<hand_over> unanswered_;
-  bool wake_posted_ = false;  // give_answers() is posted and has not taken answers_ yet
+  bool wake_posted_ = false;  // give_answers() is posted and has not taken the answered yet
 };
 
 }  // namespace facts::http
