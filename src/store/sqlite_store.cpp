@@ -73,7 +73,8 @@ sqlite_store::sqlite_store(std::string path, sync_mode sync) : path_(std::move(p
 void sqlite_store::close_after_failure() {
   readers_.clear();
   checkpoint_db_.reset();
-  insert_fact_.reset();
+  for (auto& insert : insert_facts_)
+    insert.reset();
   insert_key_.reset();
   db_.reset();
   if (file_fd_ >= 0) ::close(file_fd_);
@@ -89,7 +90,8 @@ sqlite_store::~sqlite_store() {
   if (checkpointer_.joinable()) checkpointer_.join();
   checkpoint_db_.reset();
   readers_.clear();
-  insert_fact_.reset();  // a connection with live statements does not close
+  for (auto& insert : insert_facts_)  // a connection with live statements does not close
+    insert.reset();
   insert_key_.reset();
   db_.reset();  // the last connection: SQLite checkpoints and removes the WAL
   // Only now: closing any descriptor of the file drops this process's POSIX locks on it,
@@ -161,8 +163,6 @@ void sqlite_store::open_checked() {
   last_seq_ = static_cast<std::uint64_t>(stats.getColumn(0).getInt64());
   count_ = static_cast<std::uint64_t>(stats.getColumn(1).getInt64());
   load_keys();
-  insert_fact_ = std::make_unique<SQLite::Statement>(
-      *db_, "INSERT INTO facts (seq, json, created) VALUES (?, ?, ?)");
   insert_key_ = std::make_unique<SQLite::Statement>(
       *db_, "INSERT OR REPLACE INTO idempotency_keys (key, seq, created) VALUES (?, ?, ?)");
   checkpoint_db_ = std::make_unique<SQLite::Database>(path_, SQLite::OPEN_READWRITE);
@@ -210,6 +210,17 @@ void sqlite_store::load_keys() {
   }
 }
 
+SQLite::Statement& sqlite_store::insert_facts_statement(std::size_t rows) {
+  auto& insert = insert_facts_[rows];
+  if (!insert) {
+    std::string sql = "INSERT INTO facts (seq, json, created) VALUES (?, ?, ?)";
+    for (std::size_t r = 1; r < rows; ++r)
+      sql += ", (?, ?, ?)";
+    insert = std::make_unique<SQLite::Statement>(*db_, sql);
+  }
+  return *insert;
+}
+
 std::vector<append_result> sqlite_store::append(std::vector<append_request> const& requests) {
   std::unique_lock lock(mutex_);
   check_identity();
@@ -224,23 +235,29 @@ std::vector<append_result> sqlite_store::append(std::vector<append_request> cons
   if (plan.created.empty()) return std::move(plan.results);
   try {
     SQLite::Transaction tx(*db_);
-    bool keyed = false;
-    auto& insert_fact = *insert_fact_;
     auto& insert_key = *insert_key_;
-    // A batch that failed half-way left them mid-step.
-    insert_fact.reset();
-    insert_key.reset();
+    insert_key.reset();  // a batch that failed half-way left it mid-step
+    for (std::size_t done = 0; done < plan.created.size();) {
+      auto const rows = std::min(max_rows_per_insert, plan.created.size() - done);
+      auto& insert = insert_facts_statement(rows);
+      insert.reset();
+      int column = 0;
+      for (std::size_t r = 0; r < rows; ++r) {
+        auto const& stored = plan.results[plan.created[done + r]].stored;
+        insert.bind(++column, static_cast<std::int64_t>(stored.seq));
+        insert.bindNoCopy(++column, stored.json);
+        insert.bind(++column, now);
+      }
+      insert.exec();
+      insert.reset();
+      done += rows;
+    }
+    bool keyed = false;
     for (auto const i : plan.created) {
-      auto const& stored = plan.results[i].stored;
-      insert_fact.bind(1, static_cast<std::int64_t>(stored.seq));
-      insert_fact.bindNoCopy(2, stored.json);
-      insert_fact.bind(3, now);
-      insert_fact.exec();
-      insert_fact.reset();
       if (requests[i].idempotency_key.empty()) continue;
       keyed = true;
       insert_key.bindNoCopy(1, requests[i].idempotency_key);
-      insert_key.bind(2, static_cast<std::int64_t>(stored.seq));
+      insert_key.bind(2, static_cast<std::int64_t>(plan.results[i].stored.seq));
       insert_key.bind(3, now);
       insert_key.exec();
       insert_key.reset();

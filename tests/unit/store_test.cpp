@@ -61,6 +61,26 @@ void check_store_contract(facts::fact_store& fresh_store) {
     CHECK(store.count() == 4);
   }
 
+  SECTION("a batch of any size reads back whole and in order") {
+    // 1, 31, 32, 33 and 70 facts: the SQLite store inserts up to 32 rows per statement.
+    std::uint64_t seq = 0;
+    for (std::size_t const size : {1, 31, 32, 33, 70}) {
+      texts batch;
+      for (std::size_t i = 0; i < size; ++i)
+        batch.push_back(R"({"n":)" + std::to_string(seq + i + 1) + "}");
+      auto const stored = store.append(batch);
+      REQUIRE(stored.size() == size);
+      for (std::size_t i = 0; i < size; ++i)
+        CHECK(stored[i] == facts::fact{seq + i + 1, batch[i]});
+      seq += size;
+    }
+    auto const read = store.read_after(0, 1000);
+    REQUIRE(read.size() == seq);
+    for (std::size_t i = 0; i < read.size(); ++i)
+      CHECK(read[i] == facts::fact{i + 1, R"({"n":)" + std::to_string(i + 1) + "}"});
+    CHECK(store.count() == seq);
+  }
+
   SECTION("appending nothing stores nothing") {
     store.append(texts{"{}"});
     CHECK(store.append(texts{}).empty());
