@@ -30,18 +30,21 @@ constexpr std::size_t max_client_bytes = 4 * 1024;
 sse_session::sse_session(tcp::socket socket, stream_group& group)
     : socket_(std::move(socket)), group_(group) {
   beast::error_code ec;
-  auto const endpoint = socket_.remote_endpoint(ec);
-  if (!ec) remote_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+  remote_ = socket_.remote_endpoint(ec);
   // Writes are attempted at once and must never block the thread, nor the hang-up read.
   socket_.non_blocking(true, ec);
 }
 
+std::string sse_session::peer() const {
+  return remote_.address().to_string() + ":" + std::to_string(remote_.port());
+}
+
 sse_session::~sse_session() {
-  spdlog::debug("[sse {}] gone", remote_);
+  if (spdlog::should_log(spdlog::level::debug)) spdlog::debug("[sse {}] gone", peer());
 }
 
 void sse_session::start(frame head, joined_stream const& joined, std::uint64_t position) {
-  spdlog::debug("[sse {}] open", remote_);
+  if (spdlog::should_log(spdlog::level::debug)) spdlog::debug("[sse {}] open", peer());
   joined_ = true;
   position_ = position;
   own_.push_back({head, head->size()});
@@ -86,7 +89,7 @@ void sse_session::on_chunk(std::shared_ptr<catch_up_chunk const> chunk) {
   if (closed_) return;
   if (!chunk || chunk->empty() || chunk->first_seq != sent_through_ + 1) {
     // The store failed or lost facts: close, and the client resumes from the last id it got.
-    spdlog::error("[sse {}] cannot catch up after {}: the store has no such facts", remote_,
+    spdlog::error("[sse {}] cannot catch up after {}: the store has no such facts", peer(),
                   sent_through_);
     return end(stream_end::error);
   }
@@ -118,7 +121,7 @@ void sse_session::flush(metrics::write_tally& tally) {
     // whatever came, however large a batch made it.
     auto const backlog = log.end_offset() - position_;
     if (joined_ && !catching_up_ && backlog > group_.lim().max_queue_bytes) {
-      spdlog::info("[sse {}] cut off as too slow: {} bytes queued (--max-queue-bytes {})", remote_,
+      spdlog::info("[sse {}] cut off as too slow: {} bytes queued (--max-queue-bytes {})", peer(),
                    backlog, group_.lim().max_queue_bytes);
       end(stream_end::slow);
     }
@@ -166,7 +169,8 @@ void sse_session::flush(metrics::write_tally& tally) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return wait_writable();
       int const err = errno;
-      spdlog::debug("[sse {}] write failed: {}", remote_, std::strerror(err));
+      if (spdlog::should_log(spdlog::level::debug))
+        spdlog::debug("[sse {}] write failed: {}", peer(), std::strerror(err));
       if (closing_) return end(stream_end::shutdown);
       if (err == ETIMEDOUT) return end_unacknowledged();
       return end(stream_end::client_closed);
@@ -256,7 +260,7 @@ void sse_session::finish(frame last) {
 bool sse_session::check_stall(std::chrono::steady_clock::time_point now) {
   watched_ = !closed_ && blocked_;
   if (!watched_ || now - stalled_since_ < group_.lim().write_timeout) return watched_;
-  spdlog::info("[sse {}] cut off: the socket took nothing for {}s (--write-timeout)", remote_,
+  spdlog::info("[sse {}] cut off: the socket took nothing for {}s (--write-timeout)", peer(),
                group_.lim().write_timeout.count());
   end(stream_end::timeout);
   return watched_ = false;
@@ -266,7 +270,7 @@ void sse_session::end_unacknowledged() {
   // The kernel gave up (TCP_USER_TIMEOUT, keepalive): the peer acknowledged nothing for
   // --write-timeout, whether it is gone or only keeps its window shut. Either way it is cut off
   // as the stall check would have, and logged the same way.
-  spdlog::info("[sse {}] cut off: the peer acknowledged nothing for {}s (--write-timeout)", remote_,
+  spdlog::info("[sse {}] cut off: the peer acknowledged nothing for {}s (--write-timeout)", peer(),
                group_.lim().write_timeout.count());
   end(stream_end::timeout);
 }
@@ -301,7 +305,7 @@ void sse_session::on_readable(beast::error_code ec) {
   if (ec || n == 0) return end(stream_end::client_closed);
   client_bytes_ += n;
   if (client_bytes_ > max_client_bytes) {
-    spdlog::info("[sse {}] closed: the client sent {} bytes on its stream (at most {})", remote_,
+    spdlog::info("[sse {}] closed: the client sent {} bytes on its stream (at most {})", peer(),
                  client_bytes_, max_client_bytes);
     return end(stream_end::client_sent);
   }
@@ -311,7 +315,8 @@ void sse_session::on_readable(beast::error_code ec) {
 void sse_session::end(stream_end why) {
   if (closed_) return;
   closed_ = true;
-  spdlog::debug("[sse {}] closed ({})", remote_, static_cast<int>(why));
+  if (spdlog::should_log(spdlog::level::debug))
+    spdlog::debug("[sse {}] closed ({})", peer(), static_cast<int>(why));
   set_lagging(false);
   if (joined_) {
     group_.stats().stream_ended(why);  // a refused stream never counted as open
