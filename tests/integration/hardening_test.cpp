@@ -646,6 +646,42 @@ TEST_CASE("hardening: a request sent one byte per 500 ms is cut off at --request
   CHECK(still_serving(port) == "");
 }
 
+TEST_CASE("hardening: --idle-timeout counts from a keep-alive connection's last answer",
+          "[hardening][limits]") {
+  // The connection's deadline moves with each request without re-arming its timer; the timer,
+  // armed for the first deadline, must look again when it fires and not end a busy connection.
+  test_server srv([](facts::config& cfg) { cfg.limits.idle_timeout = 2s; });
+  auto const port = srv.port();
+  raw_socket conn(port);
+  std::string const request = "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  auto answers = [&] {
+    std::size_t n = 0;
+    for (auto at = conn.received().find("HTTP/1.1 200"); at != std::string::npos;
+         at = conn.received().find("HTTP/1.1 200", at + 1))
+      ++n;
+    return n;
+  };
+  // Seven requests 1 s apart: 6 s in all, three times the idle timeout, never 2 s idle.
+  constexpr std::size_t requests = 7;
+  for (std::size_t i = 1; i <= requests; ++i) {
+    if (i > 1) conn.read_until([](std::string const&) { return false; }, 1s);
+    INFO("request " << i);
+    REQUIRE_FALSE(conn.peer_closed());
+    REQUIRE(conn.send_all(request) == raw_socket::io::ok);
+    REQUIRE(conn.read_until([&](std::string const&) { return answers() == i; }, 5s) ==
+            raw_socket::io::ok);
+  }
+  // Then quiet: ended about 2 s after the last answer, not before.
+  auto const last_answer = steady_clock::now();
+  REQUIRE(conn.read_until_closed(10s));
+  auto const idle = steady_clock::now() - last_answer;
+  INFO("closed " << std::chrono::duration_cast<std::chrono::milliseconds>(idle).count()
+                 << " ms after the last answer");
+  CHECK(idle >= 1900ms);
+  CHECK(idle < 6s);
+  CHECK(still_serving(port) == "");
+}
+
 TEST_CASE("hardening: invalid UTF-8 inside a JSON string is refused with 400",
           "[hardening][limits]") {
   test_server srv;
