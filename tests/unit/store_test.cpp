@@ -300,6 +300,22 @@ TEST_CASE("a read completes while a commit is held, without waiting for it", "[c
   CHECK(seqs_of(f.store.read_after(0, 10)) == seqs{1, 2, 3});
 }
 
+TEST_CASE(
+    "a fact written into the file by another program makes an append fail, changing nothing") {
+  // SQLite numbers the rows; the store checks that it gave the seqs the plan promised. A row
+  // put in by hand under a running factsd takes the next seq, and that append must not go on
+  // to store its facts under seqs it never announced.
+  sqlite_fixture f;
+  f.store.append(texts{R"({"n":1})"});
+  SQLite::Database other((f.folder.path() / "facts.db").string(), SQLite::OPEN_READWRITE);
+  other.exec(R"(INSERT INTO facts (seq, json, created) VALUES (2, '{"by":"hand"}', 0))");
+
+  CHECK_THROWS_AS(f.store.append(texts{R"({"n":2})", R"({"n":3})"}), facts::store_error);
+  CHECK(f.store.last_seq() == 1);
+  CHECK(other.execAndGet("SELECT count(*) FROM facts").getInt() == 2);
+  CHECK(other.execAndGet("SELECT json FROM facts WHERE seq = 2").getString() == R"({"by":"hand"})");
+}
+
 TEST_CASE("a database file deleted or replaced while open refuses appends") {
   temp_folder folder;
   auto const path = (folder.path() / "facts.db").string();

@@ -82,6 +82,8 @@ class sqlite_store final : public fact_store {
   static constexpr std::size_t max_rows_per_insert = 32;
   std::array<std::unique_ptr<SQLite::Statement>, max_rows_per_insert + 1> insert_facts_;
   std::unique_ptr<SQLite::Statement> insert_key_;
+  std::unique_ptr<SQLite::Statement> begin_;
+  std::unique_ptr<SQLite::Statement> commit_;
   // Written under mutex_, read without it: /status must not wait for a commit's fsync.
   std::atomic<std::uint64_t> last_seq_{0};
   std::atomic<std::uint64_t> count_{0};
