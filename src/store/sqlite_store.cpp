@@ -395,16 +395,27 @@ void sqlite_store::run_checkpoints() {
       if (stopping_) return;
       checkpoint_wanted_ = false;
     }
-    // PASSIVE: copies what no reader still needs and never blocks the writer. Once it has
-    // copied everything, the next commit starts the WAL over and cuts it to wal_size_limit.
-    // As a statement, not sqlite3_wal_checkpoint_v2(): a connection that has read nothing yet
-    // has not opened the WAL, and the call would do nothing at all.
+    // PASSIVE: copies what no reader still needs and never blocks the writer. Only a
+    // transaction that begins once everything is copied starts the WAL over (and cuts it to
+    // wal_size_limit). Under steady load the writer begins its next batch before any
+    // checkpoint ends, so the WAL would grow on: each commit extending the file (an inode
+    // write in its fsync) and waking another checkpoint (two more fsyncs). So a second pass,
+    // copying the few frames committed during the first, runs with appends held off: the
+    // next batch starts the WAL over.
     try {
-      checkpoint_db_->execAndGet("PRAGMA wal_checkpoint(PASSIVE)");
+      checkpoint_wal();
+      std::lock_guard hold_appends(mutex_);
+      checkpoint_wal();
     } catch (SQLite::Exception const& e) {
       spdlog::warn("[store] WAL checkpoint of {} failed: {}", path_, e.what());
     }
   }
+}
+
+void sqlite_store::checkpoint_wal() {
+  // As a statement, not sqlite3_wal_checkpoint_v2(): a connection that has read nothing yet
+  // has not opened the WAL, and the call would do nothing at all.
+  checkpoint_db_->execAndGet("PRAGMA wal_checkpoint(PASSIVE)");
 }
 
 std::string sqlite_store::problem() const {

@@ -316,6 +316,27 @@ TEST_CASE(
   CHECK(other.execAndGet("SELECT json FROM facts WHERE seq = 2").getString() == R"({"by":"hand"})");
 }
 
+TEST_CASE("appends one after another with no pause still let the WAL start over") {
+  // The WAL starts over only when a transaction begins after a checkpoint copied all of it.
+  // Here the next append always begins while the checkpoint thread is still at work, so the
+  // store finishes each checkpoint with appends held off; without that, every append here
+  // would add a page to the WAL for good (sync full: the checkpoint and the appends run at the
+  // pace of the same fsyncs, whatever the disk).
+  temp_folder folder;
+  auto const path = (folder.path() / "facts.db").string();
+  facts::sqlite_store store(path, facts::sync_mode::full);
+  constexpr int appends = 1500;  // 1,500 pages of WAL if it never started over: 6 MB
+  std::uintmax_t largest = 0;
+  for (int n = 0; n < appends; ++n) {
+    store.append(texts{R"({"n":)" + std::to_string(n) + "}"});
+    std::error_code ec;
+    largest = std::max<std::uintmax_t>(largest, std::filesystem::file_size(path + "-wal", ec));
+  }
+  CHECK(store.last_seq() == appends);
+  INFO("largest -wal: " << largest << " bytes");
+  CHECK(largest <= static_cast<std::uintmax_t>(facts::sqlite_store::wal_size_limit));
+}
+
 TEST_CASE("a database file deleted or replaced while open refuses appends") {
   temp_folder folder;
   auto const path = (folder.path() / "facts.db").string();

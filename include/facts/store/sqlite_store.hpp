@@ -61,6 +61,8 @@ class sqlite_store final : public fact_store {
   std::unique_ptr<SQLite::Database> take_reader() const;
   void return_reader(std::unique_ptr<SQLite::Database> reader) const;
   void run_checkpoints();
+  /// One PASSIVE checkpoint on the checkpoint connection.
+  void checkpoint_wal();
   /// The INSERT of `rows` facts (1 to max_rows_per_insert), prepared on first use.
   SQLite::Statement& insert_facts_statement(std::size_t rows);
 
@@ -73,7 +75,9 @@ class sqlite_store final : public fact_store {
   std::uint64_t file_ino_ = 0;
   mutable std::atomic<bool> lost_{false};  // the file was deleted or replaced: refuse appends
 
-  mutable std::mutex mutex_;  // guards the writer's connection and keys_: one writer at a time
+  // Guards the writer's connection and keys_: one writer at a time. The checkpoint thread also
+  // holds it for a checkpoint's last pass, so that no commit comes in between.
+  mutable std::mutex mutex_;
   std::unique_ptr<SQLite::Database> db_;
   // Prepared once, not per batch: preparing them cost about a microsecond per fact. A batch's
   // facts go in max_rows_per_insert at a time: a statement per row cost as much again in
