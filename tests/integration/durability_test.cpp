@@ -999,7 +999,7 @@ TEST_CASE("durability: the WAL is cut back to its bound after a burst of large P
   constexpr std::uintmax_t bound = facts::sqlite_store::wal_size_limit;
   constexpr std::size_t fact_bytes = 60 * 1024;
 
-  // 6 connections x 60 facts of 60 KiB: 21 MB, ten times the bound, in concurrent batches.
+  // 6 connections x 60 facts of 60 KiB: 21 MB, over twice the bound, in concurrent batches.
   std::atomic<int> created{0};
   std::vector<std::thread> publishers;
   for (int t = 0; t < 6; ++t)

@@ -325,7 +325,7 @@ TEST_CASE("appends one after another with no pause still let the WAL start over"
   temp_folder folder;
   auto const path = (folder.path() / "facts.db").string();
   facts::sqlite_store store(path, facts::sync_mode::full);
-  constexpr int appends = 1500;  // 1,500 pages of WAL if it never started over: 6 MB
+  constexpr int appends = 2500;  // 2,500 pages of WAL if it never started over: 10 MB
   std::uintmax_t largest = 0;
   for (int n = 0; n < appends; ++n) {
     store.append(texts{R"({"n":)" + std::to_string(n) + "}"});

@@ -31,11 +31,13 @@ namespace facts {
  */
 class sqlite_store final : public fact_store {
  public:
-  /// Pages in the WAL after a commit beyond which the checkpoint thread is woken.
-  static constexpr int checkpoint_after_pages = 256;
+  /// Pages in the WAL after a commit beyond which the checkpoint thread is woken: about
+  /// SQLite's own default. Each checkpoint ends by holding appends off for two fsyncs, so not
+  /// much more often than this.
+  static constexpr int checkpoint_after_pages = 1024;
   /// Size the WAL file is cut back to once checkpointed (PRAGMA journal_size_limit): after a
   /// burst it holds at most this on disk. While a commit runs, the WAL also holds that batch.
-  static constexpr std::int64_t wal_size_limit = 2 * 1024 * 1024;
+  static constexpr std::int64_t wal_size_limit = 8 * 1024 * 1024;
 
   /// Opens or creates the database. Throws store_error, leaving the file as it was, when it is
   /// not a factsd database, is corrupt, is held by another process or cannot be written.
