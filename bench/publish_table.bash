@@ -31,6 +31,12 @@ cpu_ticks() { # pid -> user + system clock ticks so far
   awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
+# "steal total" in clock ticks over all CPUs: time the hypervisor gave our CPUs to other guests,
+# and all time. On this VM other guests' load shows up there, not as other processes.
+machine_steal_ticks() {
+  awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t }' /proc/stat
+}
+
 post_script=$work/post.lua # wrk's request, written by run_publish_table
 
 # publish_wrk LABEL PUBLISHERS ROUND: one measured wrk run against the running peer.
@@ -38,10 +44,15 @@ publish_wrk() {
   local label=$1 publishers=$2 round=$3 script=$post_script
   local url=http://127.0.0.1:$server_port/fact
   taskset -c 1 wrk -t1 -c"$publishers" -d${publish_warm_seconds}s -s "$script" "$url" >/dev/null
-  local before after out
+  local before after out steal_before total_before steal_after total_after
+  read -r steal_before total_before < <(machine_steal_ticks)
   before=$(cpu_ticks "$server_pid")
   out=$(taskset -c 1 wrk -t1 -c"$publishers" -d${publish_seconds}s --latency -s "$script" "$url")
   after=$(cpu_ticks "$server_pid")
+  read -r steal_after total_after < <(machine_steal_ticks)
+  local steal_pct
+  steal_pct=$(awk -v s=$((steal_after - steal_before)) -v t=$((total_after - total_before)) \
+    'BEGIN { printf "%.0f", (t > 0) ? 100 * s / t : 0 }')
   local requests rate p50 p99 bad
   requests=$(awk '/requests in/ { print $1 }' <<<"$out")
   rate=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")
@@ -54,8 +65,9 @@ publish_wrk() {
     'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
   echo "record table=publish label=$label publishers=$publishers round=$round requests=$requests" \
     "posts_per_s=$rate p50_ms=$p50 p99_ms=$p99 failed=$bad server_cpu_us_per_post=$cpu_us" \
-    >>"$publish_records"
-  log "publish: $label, $publishers publishers: $rate POSTs/s, p99 $p99 ms, $cpu_us µs CPU each"
+    "steal_pct=$steal_pct" >>"$publish_records"
+  log "publish: $label, $publishers publishers: $rate POSTs/s, p99 $p99 ms, $cpu_us µs CPU each," \
+    "$steal_pct% stolen"
 }
 
 run_publish_rows() {
@@ -140,6 +152,13 @@ paired_ratio() {
   done | sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f×", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; else print "–" }'
 }
 
+# The lowest and highest stolen % of LABEL's rounds at PUBLISHERS, as "3–12".
+steal_range() {
+  grep "table=publish label=$1 publishers=$2 round=" "$publish_records" |
+    sed -n 's/.* steal_pct=\([0-9]*\).*/\1/p' | sort -n |
+    awk '{ v[NR] = $1 } END { if (!NR) print "–"; else if (v[1] == v[NR]) print v[1]; else print v[1] "–" v[NR] }'
+}
+
 print_publish_report() {
   local p label r nchan_rate nchan_p99 memory_rate
   cat <<EOF
@@ -156,10 +175,12 @@ print_publish_report() {
 - factsd stores each fact before it answers \`201\` (and fans it out first): \`memory:\`, or
   SQLite in ${TMPDIR:-/tmp} ($(df -T "${TMPDIR:-/tmp}" | awk 'NR == 2 { print $2 }')) with \`--sync normal\` (no fsync per commit)
   or \`--sync full\` (fsync before the answer). nchan keeps its messages in memory.
-- Server CPU: its user + system time over the measured run, per POST.
+- Server CPU: its user + system time over the measured run, per POST. Stolen: the share of
+  the CPUs' time the hypervisor gave to other guests during that run (\`steal\` in /proc/stat);
+  at 10% and more every figure of the run is lower and noisier. The range is over the rounds.
 
-| publishers | server | POSTs/s | p50 ms | p99 ms | server CPU µs/POST | failed | ÷ nchan POSTs/s | ÷ nchan p99 |
-|---:|---|---:|---:|---:|---:|---:|---:|---:|
+| publishers | server | POSTs/s | p50 ms | p99 ms | server CPU µs/POST | failed | ÷ nchan POSTs/s | ÷ nchan p99 | stolen % (rounds) |
+|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|
 EOF
   for p in "${publish_counts[@]}"; do
     r=$(median_record nchan "$p")
@@ -180,7 +201,8 @@ EOF
         vs_p99=$(paired_ratio "$label" nchan "$p" p99_ms)
       fi
       echo "| $p | $name | $(field "$r" posts_per_s) | $(field "$r" p50_ms) | $(field "$r" p99_ms) |" \
-        "$(field "$r" server_cpu_us_per_post) | $(field "$r" failed) | $vs_rate | $vs_p99 |"
+        "$(field "$r" server_cpu_us_per_post) | $(field "$r" failed) | $vs_rate | $vs_p99 |" \
+        "$(steal_range "$label" "$p") |"
     done
   done
   local top=${publish_counts[-1]}
