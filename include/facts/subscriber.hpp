@@ -16,8 +16,9 @@ struct frame_meta {
 
 /**
  * Represents what takes the broadcaster's frames: in the server, one group of streams per I/O
- * thread; in tests, fakes. It never exposes a socket. It receives every published frame; a
- * stream that joined at seq S sends only the frames whose last_seq is above S.
+ * thread; in tests, fakes. It never exposes a socket. It receives every published frame (and
+ * may drop one that none of its streams, present or joining, can need); a stream that joined at
+ * seq S sends only the frames whose last_seq is above S.
  */
 class subscriber {
  public:

@@ -31,6 +31,12 @@ void stream_group::start() {
 }
 
 void stream_group::deliver(frame f, frame_meta meta) {
+  // No stream here needs it, nor will one: deliver() runs under the hub's lock, after
+  // publish() moved last_seq on, and open() counts a stream before it joins under that lock.
+  // So a join that this call did not see comes later and its snapshot holds this frame. With
+  // no stream on this thread (all POSTs, or --threads 2 with one stream), the thread is not
+  // woken for a pass per published batch.
+  if (members_.load(std::memory_order_relaxed) == 0) return;
   std::lock_guard lock(inbox_mutex_);
   inbox_.emplace_back(std::move(f), meta);
   if (pass_active_) return;  // the pass under way, or the next one, takes this frame too
@@ -58,9 +64,12 @@ void stream_group::take_inbox(std::uint64_t split_after) {
 void stream_group::open(tcp::socket socket, std::string head, std::chrono::milliseconds retry,
                         std::optional<std::string> const& last_event_id) {
   auto stream = std::make_shared<sse_session>(std::move(socket), *this);
+  // Counted before the join: from the join on, deliver() must queue every frame for it.
+  members_.fetch_add(1, std::memory_order_relaxed);
   // No store read here: a stream that must catch up reads later, on the reader's thread.
   auto joined = hub_.join(last_event_id);
   if (!joined) {
+    members_.fetch_sub(1, std::memory_order_relaxed);
     if (closing_ || hub_.shutting_down()) return;
     // At --max-clients: 200 with a jittered retry: and close, as for a refusal at routing.
     auto const later = jittered_retry(std::chrono::seconds(2), std::chrono::seconds(5));
@@ -155,6 +164,7 @@ void stream_group::forget(sse_session& stream) {
   // A hole, not a swap: a pass under way keeps its place. Filled at the end of a pass.
   retired_.push_back(std::move(streams_[slot]));
   ++holes_;
+  members_.fetch_sub(1, std::memory_order_relaxed);
   // Released later, not here: forget() runs inside the stream's own methods.
   if (release_posted_) return;
   release_posted_ = true;

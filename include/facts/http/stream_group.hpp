@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <limits>
@@ -82,6 +83,9 @@ class stream_group : public subscriber, public std::enable_shared_from_this<stre
   limits const& limits_;
   metrics& stats_;
 
+  // Streams listed in streams_ plus those between hub_.join() and their listing. Written on the
+  // group's thread, read by deliver(): see there why a frame may be dropped when it is zero.
+  std::atomic<std::size_t> members_{0};
   std::mutex inbox_mutex_;                           // guards the two members below
   std::vector<std::pair<frame, frame_meta>> inbox_;  // delivered, not yet in log_
   bool pass_active_ = false;                         // a pass is queued or under way
