@@ -1,7 +1,8 @@
 // stream_group: a published batch wakes a thread only where a stream can need it.
 #include <catch2/catch.hpp>
-#include <chrono>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "facts/broadcaster.hpp"
