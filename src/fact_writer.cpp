@@ -13,6 +13,7 @@ fact_writer::fact_writer(fact_store& store, broadcaster& hub,
     : store_(store),
       hub_(hub),
       async_(store.appends_async()),
+      commit_here_(!async_ && store.appends_without_waiting()),
       fan_out_timeout_(fan_out_timeout),
       fanned_seq_(hub.last_seq()),
       thread_([this] { async_ ? watch_fan_out() : run(); }) {}
@@ -49,6 +50,7 @@ void fact_writer::submit(append_request request, completion done) {
 }
 
 void fact_writer::submit_all(std::vector<submission> batch) {
+  if (commit_here_) return commit_here(batch);
   std::unique_lock lock(mutex_);
   if (stopping_) {
     lock.unlock();
@@ -76,6 +78,21 @@ void fact_writer::submit_all(std::vector<submission> batch) {
                         });
 }
 
+void fact_writer::commit_here(std::vector<submission>& batch) {
+  // Batches take the lock in the order they commit, so seqs and fan-out keep that order; another
+  // thread's batch waits here for as long as storing in memory takes.
+  std::unique_lock commit_lock(commit_mutex_);
+  bool stopped = false;
+  {
+    std::lock_guard lock(mutex_);
+    stopped = stopping_;
+  }
+  if (!stopped) return commit(batch);
+  commit_lock.unlock();
+  for (auto& s : batch)
+    s.done(std::nullopt);
+}
+
 bool fact_writer::stop(std::chrono::steady_clock::time_point deadline) {
   {
     std::unique_lock lock(mutex_);
@@ -91,6 +108,11 @@ bool fact_writer::stop(std::chrono::steady_clock::time_point deadline) {
     std::lock_guard lock(fanned_mutex_);
     watching_ = false;
     fanned_wake_.notify_all();
+  }
+  // A batch being committed on a submitting thread is finished before stop() returns; later
+  // ones see stopping_ and are answered at once.
+  if (commit_here_) {
+    std::lock_guard wait_for_commit(commit_mutex_);
   }
   if (thread_.joinable()) thread_.join();
   return true;

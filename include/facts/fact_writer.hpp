@@ -17,11 +17,17 @@ namespace facts {
 
 /**
  * Represents the single writer between POST handlers and the store. Facts submitted from any
- * thread are appended in batches (group commit) on the writer's own thread, then acknowledged
- * once the log's follower (see fact_store::follow) has fanned them out here: the writer never
+ * thread are appended in batches (group commit), one batch at a time, then acknowledged once
+ * the log's follower (see fact_store::follow) has fanned them out here: the writer never
  * publishes itself, so a fact posted here and one posted on another instance take one road. A
  * fact is never seen by a stream before it is stored, and never acknowledged before it is
  * fanned out.
+ *
+ * A store whose append may wait on a disk is written on the writer's own thread, so that no I/O
+ * thread ever waits for an fsync. A store that never waits (fact_store::appends_without_waiting)
+ * is written on the submitting thread, under a lock that keeps batches one at a time and in
+ * order: handing a batch to another thread and its answers back cost two thread wake-ups, more
+ * than storing it.
  *
  * A shared log (fact_store::appends_async) is not batched here: each fact goes to the store at
  * once, many are in flight, and each is acknowledged as soon as its own ack and its own fan-out
@@ -31,7 +37,8 @@ namespace facts {
 class fact_writer {
  public:
   /// Called with what became of the fact, or nullopt when the store failed or the writer is
-  /// stopped (nothing was stored). On the writer thread for a local store; for a shared log on
+  /// stopped (nothing was stored). For a local store on the writer thread, or inside submit_all()
+  /// when the store never waits (see above); for a shared log on
   /// whichever thread completed it: the store's, the follower's (fanned_out) or the writer's
   /// (fan-out timeout). It must not block.
   using completion = std::function<void(std::optional<append_result>)>;
@@ -77,6 +84,7 @@ class fact_writer {
   };
 
   void run();
+  void commit_here(std::vector<submission>& batch);
   void commit(std::vector<submission>& batch);
   void wait_fanned_out(std::vector<append_result>& results,
                        std::chrono::steady_clock::time_point started);
@@ -89,6 +97,8 @@ class fact_writer {
   fact_store& store_;
   broadcaster& hub_;
   bool const async_;                  // the store is a shared log: see append_async
+  bool const commit_here_;            // the store never waits: see commit_here
+  std::mutex commit_mutex_;           // held by commit_here for a batch's whole commit
   std::mutex mutex_;                  // guards queue_, stopping_, done_ and in_flight_
   std::condition_variable wake_;      // signalled on submit and stop
   std::condition_variable finished_;  // signalled when the thread is done (or nothing in flight)

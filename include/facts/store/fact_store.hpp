@@ -75,6 +75,10 @@ class fact_store {
   /// through append(), one call at a time.
   virtual bool appends_async() const { return false; }
 
+  /// True when append() never waits on a disk or a network (memory:): the writer may then run a
+  /// batch on the thread that submits it, rather than wake its own thread for it.
+  virtual bool appends_without_waiting() const { return false; }
+
   /// Starts storing `request` and returns without waiting for it; `answered` runs once, on a
   /// thread of the store, with what became of it. Here: append() on the caller's thread, which
   /// may throw store_error (nothing stored, `answered` not called).

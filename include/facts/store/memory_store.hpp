@@ -18,6 +18,7 @@ class memory_store final : public fact_store {
   std::uint64_t last_seq() const override;
   std::uint64_t count() const override;
   std::string describe() const override { return "memory:"; }
+  bool appends_without_waiting() const override { return true; }
 
  private:
   mutable std::mutex mutex_;  // guards facts_ and keys_
