@@ -1,5 +1,6 @@
 #pragma once
 
+#include <deque>
 #include <mutex>
 
 #include "facts/store/append_plan.hpp"
@@ -22,7 +23,9 @@ class memory_store final : public fact_store {
 
  private:
   mutable std::mutex mutex_;  // guards facts_ and keys_
-  std::vector<fact> facts_;   // facts_[i].seq == i + 1
+  // facts_[i].seq == i + 1. A deque: growing never moves the facts already stored, which a
+  // vector does all at once (a stall of the I/O thread that stores, proportional to the count).
+  std::deque<fact> facts_;
   idempotency_keys keys_;
 };
 
