@@ -38,7 +38,8 @@ broadcaster::broadcaster(std::vector<fact> recent, std::size_t replay_limit,
     : replay_limit_(replay_limit),
       history_(history),
       snapshot_bytes_(snapshot_bytes),
-      heartbeat_frame_(std::make_shared<std::string const>(make_heartbeat())) {
+      heartbeat_frame_(std::make_shared<std::string const>(make_heartbeat())),
+      fanned_(recent.empty() ? 0 : recent.back().seq) {
   if (!recent.empty()) last_seq_ = recent.back().seq;
   resume_seq_ = last_seq_;  // a reconnect storm right after a start shares its snapshots too
   window_ = fact_window::make(std::move(recent), replay_limit_);
@@ -182,16 +183,20 @@ void broadcaster::publish(std::vector<fact> const& batch) {
   cached_frame old_full;
   cached_frame old_reset;
   std::unordered_map<std::uint64_t, frame> old_resumes;
-  std::lock_guard lock(mutex_);
-  window_.swap(next);
-  last_seq_.store(batch.back().seq, std::memory_order_release);
-  std::swap(old_full, full_snapshot_);
-  std::swap(old_reset, reset_snapshot_);
-  old_resumes.swap(resume_snapshots_);
-  resume_seq_ = batch.back().seq;
-  // Handing over under the lock keeps every subscriber in seq order; deliver() only posts.
-  for (auto const& [key, weak] : subscribers_)
-    if (auto sub = weak.lock()) sub->deliver(shared, meta);
+  {
+    std::lock_guard lock(mutex_);
+    window_.swap(next);
+    last_seq_.store(batch.back().seq, std::memory_order_release);
+    std::swap(old_full, full_snapshot_);
+    std::swap(old_reset, reset_snapshot_);
+    old_resumes.swap(resume_snapshots_);
+    resume_seq_ = batch.back().seq;
+    // Handing over under the lock keeps every subscriber in seq order; deliver() only posts.
+    for (auto const& [key, weak] : subscribers_)
+      if (auto sub = weak.lock()) sub->deliver(shared, meta);
+  }
+  // Every stream has the batch queued: whoever waited for it (a POST's answer) may go on.
+  fanned_.reached(batch.back().seq);
 }
 
 void broadcaster::heartbeat() {
@@ -201,10 +206,14 @@ void broadcaster::heartbeat() {
 }
 
 void broadcaster::shutdown() {
-  std::lock_guard lock(mutex_);
-  shut_down_ = true;
-  for (auto const& [key, weak] : subscribers_)
-    if (auto sub = weak.lock()) sub->close();
+  {
+    std::lock_guard lock(mutex_);
+    shut_down_ = true;
+    for (auto const& [key, weak] : subscribers_)
+      if (auto sub = weak.lock()) sub->close();
+  }
+  // A resume still waiting for its id is let in now, and refused as every join is from here.
+  fanned_.close();
 }
 
 }  // namespace facts

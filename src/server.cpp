@@ -44,7 +44,7 @@ server::server(config cfg)
       store_(make_store(cfg_.store_url, {cfg_.sync, cfg_.connect_timeout, cfg_.publish_timeout})),
       hub_(std::make_unique<broadcaster>(store_->read_latest(cfg_.replay_limit), cfg_.replay_limit,
                                          store_.get())),
-      writer_(std::make_unique<fact_writer>(*store_, *hub_, cfg_.publish_timeout)),
+      commits_(make_committer(*store_, *hub_, cfg_.publish_timeout)),
       cors_(cfg_.cors_origins),
       files_(cfg_.web_root),
       session_ctx_(std::make_unique<http::session_context>(
@@ -60,19 +60,17 @@ server::server(config cfg)
                                                 catch_up_reader::default_budget_bytes, 2)) {
   hub_->limit_clients(cfg_.limits.max_clients);
   // The one road from the log to the streams, for every store: what this instance stores and
-  // what another stores on a shared log reach the broadcaster here, in seq order; the writer
-  // acknowledges a POST once its fact has come this way.
-  store_->follow(hub_->last_seq(), [this](std::vector<fact> const& batch) {
-    hub_->publish(batch);
-    writer_->fanned_out(batch.back().seq);
-  });
+  // what another stores on a shared log reach the broadcaster here, in seq order; a committer
+  // acknowledges a POST once the hub has fanned its fact out.
+  store_->follow(hub_->last_seq(),
+                 [this](std::vector<fact> const& batch) { hub_->publish(batch); });
   std::vector<http::io_lane> lanes;
   for (unsigned i = 0; i < std::max(1u, cfg_.threads); ++i) {
     auto& worker = *workers_.emplace_back(std::make_unique<io_worker>());
     worker.streams =
         std::make_shared<http::stream_group>(worker.ioc, *hub_, *reader_, cfg_.limits, stats_);
     hub_->attach(worker.streams);
-    worker.posts = std::make_unique<http::post_batch>(worker.ioc, *writer_);
+    worker.posts = std::make_unique<http::post_batch>(worker.ioc, *commits_);
     lanes.push_back({worker.ioc, *worker.streams, *worker.posts});
   }
   heartbeat_timer_.emplace(workers_.front()->ioc);
@@ -184,7 +182,7 @@ bool server::stop() {
   // Every POST already submitted is stored, fanned out and answered before the streams end;
   // one that arrives from now on is refused with 503 and not stored. A commit that does not end
   // by the deadline (a stuck fsync) is left to itself: the rest of the stop keeps the deadline.
-  bool const writer_done = writer_->stop(deadline);
+  bool const writer_done = commits_->stop(deadline);
   if (!writer_done)
     spdlog::error(
         "--shutdown-timeout reached with the writer still in a commit; ending without it");

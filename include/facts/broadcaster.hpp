@@ -13,6 +13,7 @@
 
 #include "facts/fact.hpp"
 #include "facts/fact_window.hpp"
+#include "facts/seq_waiters.hpp"
 #include "facts/sse.hpp"
 #include "facts/store/fact_store.hpp"
 #include "facts/subscriber.hpp"
@@ -102,6 +103,14 @@ class broadcaster {
   /// themselves; the next window is built before the hub's lock is taken.
   void publish(std::vector<fact> const& batch);
 
+  /// Answers `done` once every fact up to `seq` is fanned out (at once when it already is), or
+  /// with false at `deadline` or at shutdown(): how a POST waits for its fact to come back
+  /// through the follower, and a resume for an id the log has but this instance not yet.
+  void when_fanned_out(std::uint64_t seq, seq_waiters::clock::time_point deadline,
+                       seq_waiters::callback done) {
+    fanned_.when_reached(seq, deadline, std::move(done));
+  }
+
   /// Gives every subscriber the shared heartbeat frame; each stream decides whether it was idle.
   void heartbeat();
 
@@ -112,6 +121,8 @@ class broadcaster {
   /// /metrics never wait on a publish.
   std::size_t client_count() const { return clients_.load(std::memory_order_relaxed); }
   std::uint64_t last_seq() const { return last_seq_.load(std::memory_order_acquire); }
+  /// Newest seq whose frame every subscriber has: the one when_fanned_out() waits for.
+  std::uint64_t fanned_out_seq() const { return fanned_.current(); }
   std::uint64_t snapshots_built() const { return snapshots_built_.load(); }
 
  private:
@@ -145,6 +156,7 @@ class broadcaster {
   std::size_t max_clients_ = 0;
   std::atomic<std::size_t> clients_{0};  // changed under mutex_, read anywhere
   std::unordered_map<subscriber const*, std::weak_ptr<subscriber>> subscribers_;
+  seq_waiters fanned_;  // woken after each publish, outside mutex_
 };
 
 }  // namespace facts

@@ -13,8 +13,8 @@
 
 #include "facts/broadcaster.hpp"
 #include "facts/catch_up_reader.hpp"
+#include "facts/commit/committer.hpp"
 #include "facts/config.hpp"
-#include "facts/fact_writer.hpp"
 #include "facts/http/http_session.hpp"
 #include "facts/http/listener.hpp"
 #include "facts/http/static_files.hpp"
@@ -90,7 +90,7 @@ class server {
   config cfg_;
   std::unique_ptr<fact_store> store_;
   std::unique_ptr<broadcaster> hub_;
-  std::unique_ptr<fact_writer> writer_;
+  std::unique_ptr<committer> commits_;
   http::cors_policy cors_;
   http::static_files files_;
   metrics stats_;

@@ -181,8 +181,6 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
       return do_write(std::move(decision.res));
     case route_decision::action::open_stream:
       return open_stream(std::move(decision.res));
-    case route_decision::action::retry_later:
-      return retry_later(std::move(decision.res));
     case route_decision::action::publish:
       posts_.add({std::move(decision.fact_json), std::move(decision.idempotency_key)},
                  [self = shared_from_this()](auto result) { self->on_published(result); });
@@ -200,42 +198,27 @@ void http_session::open_stream(response header) {
     id = std::string(last_id->value());
   else
     id = last_event_id_param(req_.target());
-  wait_then_open(stream_header_bytes(header), std::move(id),
-                 std::chrono::steady_clock::now() + ctx_.catch_up_wait);
-}
-
-void http_session::wait_then_open(std::string head, std::optional<std::string> id,
-                                  std::chrono::steady_clock::time_point deadline) {
+  auto head = stream_header_bytes(header);
   // Resume anywhere: an id this instance has not fanned out yet but the shared log has (it
-  // lags the instance the client came from) is waited for, with a timer, never blocking the
-  // thread; an id beyond the log's newest is a reset, as before.
+  // lags the instance the client came from) is waited for, woken by the hub, never blocking
+  // the thread; an id beyond the log's newest is a reset, as before.
   std::uint64_t wanted = 0;
   if (id) {
     auto [end, ec] = std::from_chars(id->data(), id->data() + id->size(), wanted);
     if (ec != std::errc{} || end != id->data() + id->size()) wanted = 0;
   }
-  bool const behind = wanted > ctx_.hub.last_seq() && wanted <= ctx_.routes.store.last_seq();
-  if (!behind || std::chrono::steady_clock::now() >= deadline)
+  if (wanted <= ctx_.hub.fanned_out_seq() || wanted > ctx_.routes.store.last_seq())
     return streams_.open(std::move(socket_), std::move(head), ctx_.retry, id);
-  catch_up_timer_.emplace(socket_.get_executor(), std::chrono::milliseconds(20));
-  catch_up_timer_->async_wait([self = shared_from_this(), head = std::move(head),
-                               id = std::move(id), deadline](beast::error_code) mutable {
-    self->wait_then_open(std::move(head), std::move(id), deadline);
-  });
-}
-
-void http_session::retry_later(response header) {
-  spdlog::debug("[http] /events refused: --max-clients {} streams open", ctx_.lim.max_clients);
-  auto const retry = jittered_retry(std::chrono::seconds(2), std::chrono::seconds(5));
-  refused_stream_ =
-      std::make_shared<std::string const>(stream_header_bytes(header) + make_retry(retry) + "\n");
-  ctx_.stats.request_answered("events", 200);
-  expire_after(ctx_.lim.write_timeout);
-  net::async_write(socket_, net::buffer(*refused_stream_),
-                   [self = shared_from_this()](beast::error_code, std::size_t) {
-                     self->answer_done();
-                     self->do_close();
-                   });
+  ctx_.hub.when_fanned_out(
+      wanted, std::chrono::steady_clock::now() + ctx_.catch_up_wait,
+      [self = shared_from_this(), head = std::move(head), id = std::move(id)](bool) mutable {
+        // Reached or not, the hub decides what the stream gets: with the id not reached, a
+        // reset, as for any id beyond this instance's newest.
+        auto const ex = self->socket_.get_executor();
+        net::post(ex, [self = std::move(self), head = std::move(head), id = std::move(id)] {
+          self->streams_.open(std::move(self->socket_), head, self->ctx_.retry, id);
+        });
+      });
 }
 
 void http_session::on_published(std::optional<append_result> const& result) {

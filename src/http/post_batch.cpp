@@ -13,7 +13,7 @@ void post_batch::answer_slot::operator()(std::optional<append_result> result) co
   batch->take_answer(flush, index, std::move(result));
 }
 
-post_batch::post_batch(net::io_context& ioc, fact_writer& writer) : ioc_(ioc), writer_(writer) {}
+post_batch::post_batch(net::io_context& ioc, committer& commits) : ioc_(ioc), commits_(commits) {}
 
 void post_batch::add(append_request fact, answer on_answer) {
   // Posted behind the handlers already due in this pass, so the POSTs they read join it.
@@ -25,7 +25,7 @@ void post_batch::add(append_request fact, answer on_answer) {
 }
 
 void post_batch::hand_to_writer() {
-  std::vector<fact_writer::submission> batch;
+  std::vector<committer::submission> batch;
   batch.swap(to_writer_);
   {
     // Before the writer has it: a stopped writer answers at once, on this thread.
@@ -37,7 +37,7 @@ void post_batch::hand_to_writer() {
     h.left = batch.size();
   }
   ++next_flush_;
-  writer_.submit_all(std::move(batch));
+  commits_.submit_all(std::move(batch));
 }
 
 void post_batch::take_answer(std::uint32_t flush, std::uint32_t index,

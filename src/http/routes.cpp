@@ -375,14 +375,9 @@ route_decision route_by_path(request const& req, route_context const& ctx) {
                                   {log.last_seq, log.last_seq > last ? log.last_seq - last : 0,
                                    log.acked, log.duplicate, log.timeout, log.no_quorum})));
   }
-  if (route == "events") {
-    auto decision = open_stream(req, ctx);
-    // --max-clients bounds streams only: publishing and reading pages go on when it is reached.
-    // A non-200 answer would make EventSource give up for good; 200 with a retry: does not.
-    if (ctx.hub.client_count() >= ctx.lim.max_clients)
-      decision.what = route_decision::action::retry_later;
-    return decision;
-  }
+  // --max-clients is the hub's to enforce, when the stream joins (stream_group::open): the one
+  // place where concurrent connects cannot overshoot it.
+  if (route == "events") return open_stream(req, ctx);
   if (route == "fact") return publish(req, ctx);
   auto const path = std::string_view(req.target()).substr(0, req.target().find('?'));
   if (path == "/facts") return facts_page(req, ctx);

@@ -71,7 +71,9 @@ void stream_group::open(tcp::socket socket, std::string head, std::chrono::milli
   if (!joined) {
     members_.fetch_sub(1, std::memory_order_relaxed);
     if (closing_ || hub_.shutting_down()) return;
-    // At --max-clients: 200 with a jittered retry: and close, as for a refusal at routing.
+    // At --max-clients: 200 with a jittered retry: and close (a non-200 would make EventSource
+    // give up for good). The bound is for streams only: the other routes go on being served.
+    spdlog::debug("[http] /events refused: --max-clients {} streams open", limits_.max_clients);
     auto const later = jittered_retry(std::chrono::seconds(2), std::chrono::seconds(5));
     stream->refuse(std::make_shared<std::string const>(std::move(head) + make_retry(later) + "\n"));
     stream->flush(tally_);

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "facts/broadcaster.hpp"
-#include "facts/fact_writer.hpp"
+#include "facts/commit/committer.hpp"
 #include "facts/http/post_batch.hpp"
 #include "facts/store/memory_store.hpp"
 
@@ -20,20 +20,18 @@ namespace net = boost::asio;
 struct io_thread_with_writer {
   facts::memory_store store;
   facts::broadcaster hub{{}, 0};
-  facts::fact_writer writer{store, hub, std::chrono::seconds(5)};
+  std::unique_ptr<facts::committer> writer =
+      facts::make_committer(store, hub, std::chrono::seconds(5));
   net::io_context ioc{1};
   // The answers come from the writer's thread: until then the context must not run dry and stop.
   net::executor_work_guard<net::io_context::executor_type> busy{ioc.get_executor()};
-  facts::http::post_batch posts{ioc, writer};
+  facts::http::post_batch posts{ioc, *writer};
 
   io_thread_with_writer() {
-    store.follow(0, [this](std::vector<facts::fact> const& batch) {
-      hub.publish(batch);
-      writer.fanned_out(batch.back().seq);
-    });
+    store.follow(0, [this](std::vector<facts::fact> const& batch) { hub.publish(batch); });
   }
   ~io_thread_with_writer() {
-    writer.stop(std::chrono::steady_clock::now() + std::chrono::seconds(10));
+    writer->stop(std::chrono::steady_clock::now() + std::chrono::seconds(10));
   }
 
   /// Adds `count` facts from one handler (one pass), then runs the context until each is
@@ -82,7 +80,7 @@ TEST_CASE("post_batch answers every POST of a pass once, on the I/O thread, in o
 
 TEST_CASE("post_batch answers nullopt for POSTs handed to a stopped writer", "[concurrency]") {
   io_thread_with_writer t;
-  t.writer.stop(std::chrono::steady_clock::now() + std::chrono::seconds(10));
+  t.writer->stop(std::chrono::steady_clock::now() + std::chrono::seconds(10));
   std::vector<std::thread::id> answered_on;
   auto const answers = t.post_in_one_pass(5, answered_on);
   REQUIRE(answered_on.size() == 5);

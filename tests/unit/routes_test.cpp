@@ -421,16 +421,19 @@ TEST_CASE("a request target longer than max_url_bytes is a 414") {
   check_error(d, bhttp::status::uri_too_long);
 }
 
-TEST_CASE("at max_clients, only streams are asked to retry; publishing and pages go on") {
+TEST_CASE("at max_clients, routing leaves the refusal to the hub; publishing and pages go on") {
   fixture f;
   f.lim.max_clients = 1;
+  f.hub.limit_clients(1);
   REQUIRE(f.hub.join(std::nullopt));
 
-  // EventSource gives up for good on a non-200: the stream answer stays a 200 event stream.
+  // One place refuses a stream over the bound: the hub's join, under its lock (stream_group
+  // then answers 200 with a retry:, since EventSource gives up for good on a non-200).
   auto const events = f.route(make_request(bhttp::verb::get, "/events"));
-  CHECK(events.what == action::retry_later);
+  CHECK(events.what == action::open_stream);
   CHECK(events.res.result() == bhttp::status::ok);
   CHECK(header(events.res, bhttp::field::content_type) == "text/event-stream");
+  CHECK_FALSE(f.hub.join(std::nullopt));
 
   // The bound is for streams: readers cannot lock publishers out.
   CHECK(f.route(post_fact(R"({"info": "at the bound"})")).what == action::publish);

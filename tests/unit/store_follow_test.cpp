@@ -1,5 +1,5 @@
 // The one road from a store to the streams: fact_store::follow for the local stores, and
-// fact_writer acknowledging only what came back that way.
+// a committer acknowledging only what came back that way.
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <condition_variable>
@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "facts/broadcaster.hpp"
-#include "facts/fact_writer.hpp"
+#include "facts/commit/committer.hpp"
 #include "facts/store/memory_store.hpp"
 #include "facts/store/sqlite_store.hpp"
 #include "support/files.hpp"
@@ -103,7 +103,7 @@ void check_follow_contract(facts::fact_store& store) {
 
 using temp_folder = facts::test::temp_dir;
 
-std::optional<facts::append_result> submit_and_wait(facts::fact_writer& writer, std::string json) {
+std::optional<facts::append_result> submit_and_wait(facts::committer& writer, std::string json) {
   std::promise<std::optional<facts::append_result>> answered;
   auto future = answered.get_future();
   writer.submit({std::move(json), {}},
@@ -125,17 +125,15 @@ TEST_CASE("sqlite_store hands what it commits to its follower", "[concurrency]")
   check_follow_contract(store);
 }
 
-TEST_CASE("fact_writer acknowledges a fact once the follower fanned it out", "[concurrency]") {
+TEST_CASE("a committer acknowledges a fact once the follower fanned it out", "[concurrency]") {
   facts::memory_store store;
   facts::broadcaster hub({}, 0);
   constexpr auto timeout = std::chrono::milliseconds(300);
-  facts::fact_writer writer(store, hub, timeout);
+  auto const commits = facts::make_committer(store, hub, timeout);
+  auto& writer = *commits;
 
   SECTION("followed: created at once, and the broadcaster has it") {
-    store.follow(0, [&](std::vector<facts::fact> const& batch) {
-      hub.publish(batch);
-      writer.fanned_out(batch.back().seq);
-    });
+    store.follow(0, [&](std::vector<facts::fact> const& batch) { hub.publish(batch); });
     auto const started = std::chrono::steady_clock::now();
     auto const result = submit_and_wait(writer, R"({"a":1})");
     REQUIRE(result);
@@ -210,7 +208,7 @@ struct answer_slot {
   int calls = 0;
   std::optional<facts::append_result> result;
 
-  facts::fact_writer::completion hook() {
+  facts::committer::completion hook() {
     return [this](std::optional<facts::append_result> r) {
       std::lock_guard lock(mutex);
       ++calls;
@@ -223,18 +221,28 @@ struct answer_slot {
   }
 };
 
+// The follower's part, as the log would play it: the hub fans out every fact up to `seq`
+// (ours or another instance's), which is what a committer waits for.
+void fan_out_through(facts::broadcaster& hub, std::uint64_t seq) {
+  std::vector<facts::fact> batch;
+  for (auto s = hub.last_seq() + 1; s <= seq; ++s)
+    batch.push_back({s, R"({"from":"the log"})"});
+  hub.publish(batch);
+}
+
 facts::append_result created(std::uint64_t seq, std::string json) {
   return {outcome::created, {seq, std::move(json)}};
 }
 
 }  // namespace
 
-TEST_CASE("fact_writer on a shared log answers each fact on its own ack and fan-out",
+TEST_CASE("a committer on a shared log answers each fact on its own ack and fan-out",
           "[concurrency]") {
   held_acks_store store;
   facts::broadcaster hub({}, 0);
   constexpr auto timeout = std::chrono::milliseconds(300);
-  facts::fact_writer writer(store, hub, timeout);
+  auto const commits = facts::make_committer(store, hub, timeout);
+  auto& writer = *commits;
   answer_slot first, second;
   writer.submit({R"({"a":1})", {}}, first.hook());
   writer.submit({R"({"a":2})", {}}, second.hook());
@@ -246,14 +254,14 @@ TEST_CASE("fact_writer on a shared log answers each fact on its own ack and fan-
   SECTION("acked out of order: each is answered once its own fact came back") {
     store.answer(1, created(1, store.json(1)));  // the log took the second first
     CHECK(second.answered() == 0);               // acked, not fanned out yet
-    writer.fanned_out(1);
+    fan_out_through(hub, 1);
     CHECK(second.answered() == 1);  // answered on the follower's call, while the first waits
     CHECK(first.answered() == 0);
-    writer.fanned_out(2);  // another instance's fact: nothing of ours
+    fan_out_through(hub, 2);  // another instance's fact: nothing of ours
     CHECK(first.answered() == 0);
     store.answer(0, created(3, store.json(0)));
     CHECK(first.answered() == 0);
-    writer.fanned_out(3);
+    fan_out_through(hub, 3);
     REQUIRE(first.answered() == 1);
     CHECK(first.result->what == outcome::created);
     CHECK(first.result->stored.seq == 3);
@@ -261,7 +269,7 @@ TEST_CASE("fact_writer on a shared log answers each fact on its own ack and fan-
   }
 
   SECTION("a fact that came back before its ack is answered with the ack") {
-    writer.fanned_out(2);
+    fan_out_through(hub, 2);
     store.answer(0, created(2, store.json(0)));
     REQUIRE(first.answered() == 1);
     CHECK(first.result->stored.seq == 2);

@@ -4,7 +4,6 @@
 #include <memory>
 #include <optional>
 
-#include "facts/fact_writer.hpp"
 #include "facts/http/net.hpp"
 #include "facts/http/post_batch.hpp"
 #include "facts/http/routes.hpp"
@@ -22,7 +21,8 @@ struct session_context {
   metrics& stats;
   /// Requests read and not yet answered: shutdown waits for them to reach 0.
   std::atomic<std::size_t>& requests_in_flight;
-  /// Longest a Last-Event-ID the log has, but this instance not yet, waits for it.
+  /// Longest a Last-Event-ID the log has, but this instance not yet, waits for it to be
+  /// fanned out here (--publish-timeout).
   std::chrono::milliseconds catch_up_wait{5000};
 };
 
@@ -50,9 +50,6 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void do_read_body();
   void on_read(beast::error_code ec, std::size_t bytes);
   void open_stream(response header);
-  void wait_then_open(std::string head, std::optional<std::string> id,
-                      std::chrono::steady_clock::time_point deadline);
-  void retry_later(response header);
   void refuse(bhttp::status status, std::string const& message);
   /// Answers `res` to a request whose body is unread, and closes.
   void refuse(response res);
@@ -94,8 +91,6 @@ class http_session : public std::enable_shared_from_this<http_session> {
   std::size_t lingered_bytes_ = 0;  // drained after the last answer, bounded by linger_limit
   bool answering_ = false;          // counted in requests_in_flight
   bool served_ = false;             // a request was answered: waits now get the idle timeout
-  std::shared_ptr<std::string const> refused_stream_;  // the retry-later answer being written
-  std::optional<net::steady_timer> catch_up_timer_;    // a resume waiting for the log
 };
 
 }  // namespace facts::http

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "facts/fact_writer.hpp"
+#include "facts/commit/committer.hpp"
 #include "facts/http/net.hpp"
 
 namespace facts::http {
@@ -26,7 +26,7 @@ class post_batch {
   using answer = std::function<void(std::optional<append_result>)>;
 
   /// `ioc`: the I/O thread's context, which only that thread runs.
-  post_batch(net::io_context& ioc, fact_writer& writer);
+  post_batch(net::io_context& ioc, committer& commits);
 
   post_batch(post_batch const&) = delete;
   post_batch& operator=(post_batch const&) = delete;
@@ -49,7 +49,7 @@ class post_batch {
   void give_answers();
 
   net::io_context& ioc_;
-  fact_writer& writer_;
+  committer& commits_;
 
   /** Represents one hand-over to the writer that is not answered whole yet. */
   struct hand_over {
@@ -59,10 +59,10 @@ class post_batch {
     std::size_t left;                                   ///< facts of it not answered yet
   };
 
-  std::vector<fact_writer::submission> to_writer_;  // the I/O thread's only
-  std::vector<answer> to_writer_answers_;           // the I/O thread's only: to_writer_'s answers
-  std::uint64_t next_flush_ = 0;                    // the I/O thread's only: to_writer_'s number
-  std::mutex answers_mutex_;                        // guards unanswered_ and wake_posted_
+  std::vector<committer::submission> to_writer_;  // the I/O thread's only
+  std::vector<answer> to_writer_answers_;         // the I/O thread's only: to_writer_'s answers
+  std::uint64_t next_flush_ = 0;                  // the I/O thread's only: to_writer_'s number
+  std::mutex answers_mutex_;                      // guards unanswered_ and wake_posted_
   // The writer is given an answer_slot per fact; the answer it leads to stays here.
   std::deque<hand_over> unanswered_;
   bool wake_posted_ = false;  // give_answers() is posted and has not taken the answered yet

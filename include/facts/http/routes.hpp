@@ -35,7 +35,6 @@ struct route_decision {
     respond,      ///< send `res`
     open_stream,  ///< hand the connection to an SSE stream whose response header is `res`
     publish,      ///< store `fact_json`, then answer with publish_answer()
-    retry_later,  ///< too many streams: send the stream header `res`, a retry: and close
   };
   action what = action::respond;
   response res;

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "facts/broadcaster.hpp"
-#include "facts/fact_writer.hpp"
+#include "facts/commit/committer.hpp"
 #include "facts/store/memory_store.hpp"
 #include "support/wait.hpp"
 
@@ -57,15 +57,13 @@ template <typename Store>
 struct wired_writer {
   Store store;
   facts::broadcaster hub{{}, 0};
-  facts::fact_writer writer{store, hub, std::chrono::seconds(5)};
+  std::unique_ptr<facts::committer> writer =
+      facts::make_committer(store, hub, std::chrono::seconds(5));
 
   wired_writer() {
-    store.follow(0, [this](std::vector<facts::fact> const& batch) {
-      hub.publish(batch);
-      writer.fanned_out(batch.back().seq);
-    });
+    store.follow(0, [this](std::vector<facts::fact> const& batch) { hub.publish(batch); });
   }
-  ~wired_writer() { writer.stop(std::chrono::steady_clock::now() + std::chrono::seconds(10)); }
+  ~wired_writer() { writer->stop(std::chrono::steady_clock::now() + std::chrono::seconds(10)); }
 };
 
 // How many threads of this process run under `policy`, from /proc/self/task/*/stat (field 41).
@@ -91,13 +89,13 @@ TEMPLATE_TEST_CASE("submit_all stores a batch in order and answers each submissi
   wired_writer<TestType> w;
   constexpr int count = 200;
   std::vector<std::promise<std::optional<facts::append_result>>> answers(count);
-  std::vector<facts::fact_writer::submission> batch;
+  std::vector<facts::committer::submission> batch;
   for (int i = 0; i < count; ++i)
     batch.push_back({{R"({"n":)" + std::to_string(i) + "}", {}},
                      [&answers, i](std::optional<facts::append_result> result) {
                        answers[static_cast<std::size_t>(i)].set_value(std::move(result));
                      }});
-  w.writer.submit_all(std::move(batch));
+  w.writer->submit_all(std::move(batch));
   for (int i = 0; i < count; ++i) {
     auto answer = answers[static_cast<std::size_t>(i)].get_future();
     REQUIRE(answer.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
@@ -114,14 +112,14 @@ TEMPLATE_TEST_CASE(
     "after stop, submit_all answers every submission with nullopt and stores nothing",
     "[concurrency]", facts::memory_store, store_that_may_wait) {
   wired_writer<TestType> w;
-  w.writer.stop(std::chrono::steady_clock::now() + std::chrono::seconds(10));
+  w.writer->stop(std::chrono::steady_clock::now() + std::chrono::seconds(10));
   int refused = 0;
-  std::vector<facts::fact_writer::submission> batch;
+  std::vector<facts::committer::submission> batch;
   for (int i = 0; i < 3; ++i)
     batch.push_back({{R"({"late":true})", {}}, [&refused](auto result) {
                        if (!result) ++refused;
                      }});
-  w.writer.submit_all(std::move(batch));
+  w.writer->submit_all(std::move(batch));
   CHECK(refused == 3);
   CHECK(w.store.count() == 0);
 }
@@ -141,13 +139,13 @@ TEST_CASE("a store that never waits is written inside submit_all, on the submitt
   wired_writer<facts::memory_store> w;
   auto const here = std::this_thread::get_id();
   int answered_here = 0;
-  std::vector<facts::fact_writer::submission> batch;
+  std::vector<facts::committer::submission> batch;
   for (int i = 0; i < 3; ++i)
     batch.push_back({{R"({"n":)" + std::to_string(i) + "}", {}}, [&answered_here, here](auto r) {
                        if (r && r->what == outcome::created && std::this_thread::get_id() == here)
                          ++answered_here;
                      }});
-  w.writer.submit_all(std::move(batch));
+  w.writer->submit_all(std::move(batch));
   // No wait: handed to the writer's thread, none would be answered yet, nor here.
   CHECK(answered_here == 3);
   CHECK(w.hub.last_seq() == 3);
@@ -166,12 +164,12 @@ TEST_CASE("threads writing a store that never waits commit one batch at a time, 
     writers.emplace_back([&w, &mine = seqs[static_cast<std::size_t>(t)]] {
       for (int b = 0; b < batches; ++b) {
         auto& got = mine.emplace_back();
-        std::vector<facts::fact_writer::submission> batch;
+        std::vector<facts::committer::submission> batch;
         for (int i = 0; i < per_batch; ++i)
           batch.push_back({{R"({"x":1})", {}}, [&got](auto r) {
                              if (r && r->what == outcome::created) got.push_back(r->stored.seq);
                            }});
-        w.writer.submit_all(std::move(batch));
+        w.writer->submit_all(std::move(batch));
       }
     });
   for (auto& t : writers)
@@ -201,17 +199,17 @@ TEST_CASE("stop during commits on other threads: what was answered created is wh
   for (int t = 0; t < 2; ++t)
     writers.emplace_back([&] {
       for (int b = 0; b < 2000; ++b) {
-        std::vector<facts::fact_writer::submission> batch;
+        std::vector<facts::committer::submission> batch;
         for (int i = 0; i < 4; ++i)
           batch.push_back({{R"({"x":1})", {}}, [&](auto r) {
                              (r && r->what == outcome::created ? created : refused)++;
                            }});
-        w.writer.submit_all(std::move(batch));
+        w.writer->submit_all(std::move(batch));
         started = true;
       }
     });
   REQUIRE(facts::test::eventually([&] { return started.load(); }, std::chrono::seconds(10)));
-  REQUIRE(w.writer.stop(std::chrono::steady_clock::now() + std::chrono::seconds(10)));
+  REQUIRE(w.writer->stop(std::chrono::steady_clock::now() + std::chrono::seconds(10)));
   auto const stored_at_stop = w.store.count();
   for (auto& t : writers)
     t.join();
