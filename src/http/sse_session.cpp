@@ -46,9 +46,9 @@ sse_session::~sse_session() {
 void sse_session::start(frame head, joined_stream const& joined, std::uint64_t position) {
   if (spdlog::should_log(spdlog::level::debug)) spdlog::debug("[sse {}] open", peer());
   joined_ = true;
-  position_ = position;
-  own_.push_back({head, head->size()});
-  if (joined.snapshot) own_.push_back({joined.snapshot, joined.snapshot->size()});
+  out_.move_to(position);
+  out_.push_own(head, head->size());
+  if (joined.snapshot) out_.push_own(joined.snapshot, joined.snapshot->size());
   catching_up_ = true;
   catch_up_until_ = joined.seq;
   sent_through_ = joined.catch_up_after.value_or(joined.seq);
@@ -59,21 +59,25 @@ void sse_session::start(frame head, joined_stream const& joined, std::uint64_t p
 
 void sse_session::refuse(frame last) {
   closing_ = true;
-  own_.push_back({last, last->size()});
+  out_.push_own(last, last->size());
+}
+
+bool sse_session::reads_log() const {
+  return joined_ && !catching_up_ && !skip_log_;
 }
 
 bool sse_session::owes_nothing() const {
   bool const log_owed =
-      joined_ && !skip_log_ && (catching_up_ || position_ != group_.log().end_offset());
-  return own_.empty() && !log_owed && (!last_ || last_sent_ == last_->size());
+      joined_ && !skip_log_ && (catching_up_ || out_.position() != group_.log().end_offset());
+  return out_.own_empty() && !log_owed && !out_.last_owed();
 }
 
 void sse_session::advance_catch_up() {
   // Pulled, not pushed: the next chunk is asked for once the socket took the last one, so a
   // stream holds one chunk at most, shared with every stream at the same place.
-  if (!catching_up_ || !own_.empty() || chunk_pending_ || closed_) return;
+  if (!catching_up_ || !out_.own_empty() || chunk_pending_ || closed_) return;
   if (sent_through_ >= catch_up_until_) {
-    catching_up_ = false;  // the history is written: the log from position_ on follows
+    catching_up_ = false;  // the history is written: the log from its position on follows
     return;
   }
   if (closing_) return;
@@ -97,7 +101,7 @@ void sse_session::on_chunk(std::shared_ptr<catch_up_chunk const> chunk) {
   auto const through = std::min(chunk->last_seq, catch_up_until_);
   auto const size = chunk->bytes_through(through);
   // The frame shares the chunk's ownership: the chunk lives while a stream still sends it.
-  own_.push_back({frame(chunk, &chunk->bytes), size});
+  out_.push_own(frame(chunk, &chunk->bytes), size);
   sent_through_ = through;
   group_.flush_one(*this);
 }
@@ -107,9 +111,10 @@ void sse_session::keep_log_bounded() {
   // bound it does not hold more, nor is it cut off: it moves to the log's end and reads what
   // it skipped from the store, where every logged fact already is.
   auto const& log = group_.log();
-  if (log.end_offset() - position_ <= group_.lim().max_queue_bytes || log.entries().empty()) return;
+  if (log.end_offset() - out_.position() <= group_.lim().max_queue_bytes || log.entries().empty())
+    return;
   catch_up_until_ = log.entries().back().meta.last_seq;
-  position_ = log.end_offset();
+  out_.move_to(log.end_offset());
 }
 
 void sse_session::flush(metrics::write_tally& tally) {
@@ -119,7 +124,7 @@ void sse_session::flush(metrics::write_tally& tally) {
   if (blocked_) {
     // Only a stream that is already behind can be too slow: one that had nothing pending took
     // whatever came, however large a batch made it.
-    auto const backlog = log.end_offset() - position_;
+    auto const backlog = log.end_offset() - out_.position();
     if (joined_ && !catching_up_ && backlog > group_.lim().max_queue_bytes) {
       spdlog::info("[sse {}] cut off as too slow: {} bytes queued (--max-queue-bytes {})", peer(),
                    backlog, group_.lim().max_queue_bytes);
@@ -132,28 +137,14 @@ void sse_session::flush(metrics::write_tally& tally) {
     std::array<iovec, max_buffers> iov;  // only the first `count` are filled and read
     std::size_t count = 0;
     std::size_t total = 0;
-    auto const add = [&](std::string const& bytes, std::size_t from, std::size_t size) {
-      iov[count].iov_base = const_cast<char*>(bytes.data() + from);
-      iov[count].iov_len = size - from;
-      total += iov[count].iov_len;
-      ++count;
-    };
-    for (std::size_t i = 0; i < own_.size() && count < max_buffers; ++i)
-      add(*own_[i].bytes, i == 0 ? own_sent_ : 0, own_[i].size);
-    bool const send_log = joined_ && !catching_up_ && !skip_log_;
-    bool log_done = !send_log;
-    if (send_log && count < max_buffers) {
-      auto const& entries = log.entries();
-      auto i = log.index_at(position_);
-      for (; i < entries.size() && count < max_buffers; ++i) {
-        auto const& e = entries[i];
-        add(*e.bytes, static_cast<std::size_t>(std::max(position_, e.offset) - e.offset),
-            e.bytes->size());
-      }
-      log_done = i == entries.size();
-    }
-    if (last_ && log_done && count < max_buffers && last_sent_ < last_->size())
-      add(*last_, last_sent_, last_->size());
+    out_.for_each(
+        log, reads_log(),
+        [&](stream_bytes::part, std::string const& bytes, std::size_t from, std::size_t to) {
+          iov[count].iov_base = const_cast<char*>(bytes.data() + from);
+          iov[count].iov_len = to - from;
+          total += iov[count].iov_len;
+          return ++count < max_buffers;
+        });
     if (count == 0) break;
 
     // One buffer, the usual case for a stream that keeps up, needs no iovec copied in.
@@ -190,32 +181,17 @@ void sse_session::consume(std::size_t bytes, metrics::write_tally& tally) {
   heartbeat_unsent_ -= heartbeat_part;
   if (bytes > heartbeat_part) idle_since_tick_ = false;
   stalled_since_ = {};
-  while (bytes > 0 && !own_.empty()) {
-    auto const left = own_.front().size - own_sent_;
-    if (bytes < left) {
-      own_sent_ += bytes;
-      return;
-    }
-    bytes -= left;
-    own_sent_ = 0;
-    own_.erase(own_.begin());
+  auto const& log = group_.log();
+  auto const from = out_.position();
+  if (out_.take(bytes, log, reads_log()) == 0) return;
+  // The log's frames this write completed, for the publish-to-write latency.
+  auto const& entries = log.entries();
+  auto i = log.index_at(from);
+  if (i < entries.size() && entries[i].end() <= out_.position()) {
+    auto const now = std::chrono::steady_clock::now();
+    for (; i < entries.size() && entries[i].end() <= out_.position(); ++i)
+      tally.frame_written(entries[i].meta.events, entries[i].meta.published, now);
   }
-  if (bytes == 0) return;
-  if (joined_ && !catching_up_ && !skip_log_) {
-    auto const& log = group_.log();
-    auto const& entries = log.entries();
-    auto const taken = std::min<std::uint64_t>(bytes, log.end_offset() - position_);
-    auto const until = position_ + taken;
-    auto i = log.index_at(position_);
-    if (i < entries.size() && entries[i].end() <= until) {
-      auto const now = std::chrono::steady_clock::now();
-      for (; i < entries.size() && entries[i].end() <= until; ++i)
-        tally.frame_written(entries[i].meta.events, entries[i].meta.published, now);
-    }
-    position_ = until;
-    bytes -= static_cast<std::size_t>(taken);
-  }
-  last_sent_ += bytes;
 }
 
 void sse_session::wait_writable() {
@@ -244,14 +220,14 @@ void sse_session::tick(frame const& f) {
   idle_since_tick_ = true;
   if (!idle) return;
   // Owing nothing, the heartbeat is the first of the bytes the next writes take.
-  own_.push_back({f, f->size()});
+  out_.push_own(f, f->size());
   heartbeat_unsent_ = f->size();
 }
 
 void sse_session::finish(frame last) {
   if (closed_ || closing_) return;
   closing_ = true;
-  last_ = std::move(last);
+  out_.set_last(std::move(last));
   // Mid catch-up, the log does not follow what was sent: stop after the events queued, whose
   // ids say where the client resumes.
   if (catching_up_) skip_log_ = true;
@@ -325,8 +301,7 @@ void sse_session::end(stream_end why) {
   beast::error_code ec;
   socket_.shutdown(tcp::socket::shutdown_both, ec);
   socket_.close(ec);
-  own_.clear();
-  last_.reset();
+  out_.clear();
   group_.forget(*this);
 }
 

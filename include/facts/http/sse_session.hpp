@@ -11,6 +11,7 @@
 #include "facts/catch_up_reader.hpp"
 #include "facts/frame_log.hpp"
 #include "facts/http/net.hpp"
+#include "facts/http/stream_bytes.hpp"
 #include "facts/metrics.hpp"
 
 namespace facts::http {
@@ -59,20 +60,16 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   /// the stream is still waiting for room, and so still to be watched.
   bool check_stall(std::chrono::steady_clock::time_point now);
 
-  std::uint64_t position() const { return position_; }
+  std::uint64_t position() const { return out_.position(); }
   bool closed() const { return closed_; }
 
   std::size_t slot = 0;  ///< index in the group's list of streams, kept by the group
 
  private:
   std::string peer() const;  ///< remote_ as `address:port`
-  /** Represents bytes it owes of its own: the first `size` of a shared frame. */
-  struct owed {
-    frame bytes;
-    std::size_t size = 0;
-  };
-
   bool owes_nothing() const;
+  /// Whether the log follows its own frames now: joined, history all queued, not cut short.
+  bool reads_log() const;
   void advance_catch_up();
   void keep_log_bounded();
   void consume(std::size_t bytes, metrics::write_tally& tally);
@@ -89,13 +86,9 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   // The peer, for logs: formatted only when a line is written (per stream, inet_ntop and its
   // strings were a tenth of the instructions of connecting a stream).
   tcp::endpoint remote_;
-  std::vector<owed> own_;             // frames of its own, sent before the log
-  std::size_t own_sent_ = 0;          // bytes of own_.front() already written
-  frame last_;                        // sent after the log when the server stops
-  std::size_t last_sent_ = 0;         // bytes of last_ already written
+  stream_bytes out_;                  // what it owes, in the order it goes out
   std::size_t heartbeat_unsent_ = 0;  // bytes of a queued heartbeat not yet written
   std::size_t client_bytes_ = 0;      // bytes the client sent after its request, dropped
-  std::uint64_t position_ = 0;        // next byte of the group's log this stream sends
   std::chrono::steady_clock::time_point stalled_since_;  // the socket's last progress
   bool joined_ = false;          // counted by the hub: reads the log, leaves once
   bool blocked_ = false;         // the socket is full: waiting for room
@@ -105,15 +98,15 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   bool closing_ = false;         // close once everything owed is written
   bool closed_ = false;
   // History: the snapshot and the catch-up, sent before any of the log. While it is owed the
-  // stream holds the log at position_ (the frames above catch_up_until_), at most
+  // stream holds the log at its position (the frames above catch_up_until_), at most
   // --max-queue-bytes of it: past that, it moves on to the log's end and reads the facts it
   // skipped from the store, so a slow new client is never cut off before it got an id.
   bool catching_up_ = false;          // history not all queued and written: the log waits
   bool chunk_pending_ = false;        // a catch-up read is under way
-  bool skip_log_ = false;             // the server stops during catch-up: end after own_
+  bool skip_log_ = false;             // the server stops during catch-up: end after its own frames
   bool first_pending_ = false;        // the snapshot array is still to be read (a catch-up)
   bool reset_ = false;                // ... and it is a `reset` one
-  std::uint64_t sent_through_ = 0;    // newest seq of the history queued in own_
+  std::uint64_t sent_through_ = 0;    // newest seq of the history queued in out_
   std::uint64_t catch_up_until_ = 0;  // the history ends there; the log starts after it
 };
 

@@ -1,0 +1,80 @@
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "facts/frame_log.hpp"
+#include "facts/sse.hpp"
+
+namespace facts::http {
+
+/**
+ * Represents what one stream owes its client, in the order it goes out: its own frames first
+ * (the response head, the snapshot, catch-up chunks, a heartbeat), then its group's frame_log
+ * from its position on (once it reads the log), then, when the server stops, a last `retry:`.
+ * The one place that order is decided: the gather write walks it (for_each) and what a write
+ * took is counted off along the same walk (take). Touched only on the group's thread.
+ */
+class stream_bytes {
+ public:
+  enum class part { own, log, last };
+
+  /// Queues `size` bytes of `f` (a catch-up chunk is sent in part) after the own frames queued.
+  void push_own(frame f, std::size_t size) { own_.push_back({std::move(f), size}); }
+  /// What goes after everything else.
+  void set_last(frame f) {
+    last_ = std::move(f);
+    last_sent_ = 0;
+  }
+  void clear() {
+    own_.clear();
+    own_sent_ = 0;
+    last_.reset();
+  }
+
+  bool own_empty() const { return own_.empty(); }
+  bool last_owed() const { return last_ && last_sent_ < last_->size(); }
+
+  /// Next byte of the log this stream sends (the log part starts there).
+  std::uint64_t position() const { return position_; }
+  void move_to(std::uint64_t position) { position_ = position; }
+
+  /// Visits the runs owed, in order, while `visit(part, bytes, from, to)` returns true; the
+  /// log's only when `reads_log`, and the last frame only after all of the log.
+  template <class Visit>
+  void for_each(frame_log const& log, bool reads_log, Visit&& visit) const {
+    for (std::size_t i = 0; i < own_.size(); ++i)
+      if (!visit(part::own, *own_[i].bytes, i == 0 ? own_sent_ : 0, own_[i].size)) return;
+    if (reads_log) {
+      auto const& entries = log.entries();
+      for (auto i = log.index_at(position_); i < entries.size(); ++i) {
+        auto const& e = entries[i];
+        auto const from = static_cast<std::size_t>(std::max(position_, e.offset) - e.offset);
+        if (!visit(part::log, *e.bytes, from, e.bytes->size())) return;
+      }
+    }
+    if (last_owed()) visit(part::last, *last_, last_sent_, last_->size());
+  }
+
+  /// Counts off `bytes` that a write took, along the same walk. Returns how many of them were
+  /// the log's: the position moved on by as many.
+  std::size_t take(std::size_t bytes, frame_log const& log, bool reads_log);
+
+ private:
+  /** Represents bytes owed of its own: the first `size` of a shared frame. */
+  struct owed {
+    frame bytes;
+    std::size_t size = 0;
+  };
+
+  std::vector<owed> own_;      // frames of its own, sent before the log
+  std::size_t own_sent_ = 0;   // bytes of own_.front() already written
+  frame last_;                 // sent after the log when the server stops
+  std::size_t last_sent_ = 0;  // bytes of last_ already written
+  std::uint64_t position_ = 0;
+};
+
+}  // namespace facts::http
