@@ -5,6 +5,7 @@
 #include <array>
 #include <charconv>
 
+#include "facts/http/request_fields.hpp"
 #include "facts/http/response_bytes.hpp"
 
 namespace facts::http {
@@ -22,41 +23,23 @@ bool is_parse_error(beast::error_code ec) {
   return ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category();
 }
 
-// A new EventSource cannot set Last-Event-ID, so a page that already holds facts (one tab taking
-// over the stream of another) names the newest in the URL: `/events?lastEventId=N`. Read only
-// when the header is absent; an unusable value is judged like the header's (a reset).
-std::optional<std::string> last_event_id_param(std::string_view target) {
-  auto const q = target.find('?');
-  if (q == std::string_view::npos) return std::nullopt;
-  auto rest = target.substr(q + 1);
-  for (;;) {
-    auto const amp = rest.find('&');
-    auto const pair = rest.substr(0, amp);
-    if (pair.starts_with("lastEventId=")) {
-      auto const value = pair.substr(12);
-      // Empty is what a page with no facts yet would send: a new client, as with no header.
-      return value.empty() ? std::nullopt : std::optional<std::string>(value);
-    }
-    if (amp == std::string_view::npos) return std::nullopt;
-    rest.remove_prefix(amp + 1);
-  }
-}
-
 }  // namespace
 
 http_session::http_session(tcp::socket&& socket, session_context const& ctx, stream_group& streams,
                            post_batch& posts)
-    : socket_(std::move(socket)),
-      deadline_timer_(socket_.get_executor()),
-      ctx_(ctx),
-      streams_(streams),
-      posts_(posts) {}
+    : socket_(std::move(socket)), ctx_(ctx), streams_(streams), posts_(posts) {}
 
 http_session::~http_session() {
   if (answering_) --ctx_.requests_in_flight;
 }
 
 void http_session::run() {
+  deadline_.emplace(socket_.get_executor(), weak_from_this(), [this] {
+    // Closing cancels the pending read or write: its handler ends the connection.
+    spdlog::debug("[http] connection timed out");
+    beast::error_code ignored;
+    socket_.close(ignored);
+  });
   // Start on the connection's I/O thread, the only one that runs its io_context: every
   // handler of this session runs there, one at a time.
   net::dispatch(socket_.get_executor(),
@@ -68,7 +51,7 @@ void http_session::do_read() {
   // Waiting for the next request is bounded by the idle timeout; receiving it, once it has
   // started, by the (shorter) request timeout, so a slow sender cannot hold a connection.
   // A new connection gets no keep-alive grace: until it sends something it is only a descriptor.
-  expire_after(served_ ? ctx_.lim.idle_timeout : ctx_.lim.request_timeout);
+  deadline_->expire_after(served_ ? ctx_.lim.idle_timeout : ctx_.lim.request_timeout);
   socket_.async_read_some(
       buffer_.prepare(4096),
       beast::bind_front_handler(&http_session::on_first_bytes, shared_from_this()));
@@ -93,7 +76,7 @@ void http_session::do_read_request() {
   beast::error_code ec;
   parse_buffered(ec);
   if (ec || parser_->is_done()) return on_read(ec, 0);
-  expire_after(ctx_.lim.request_timeout);
+  deadline_->expire_after(ctx_.lim.request_timeout);
   if (parser_->is_header_done()) return on_read_header(ec, 0);
   // The head first: a client that sent `Expect: 100-continue` waits for our go-ahead before it
   // sends the body (and a body over the limit is refused from its Content-Length before that).
@@ -161,7 +144,7 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
 
   req_ = parser_->release();
   // Nothing is read or written until the answer: storing a fact is bounded by the store.
-  expire_never();
+  deadline_->expire_never();
   answering_ = true;
   served_ = true;
   ++ctx_.requests_in_flight;
@@ -191,13 +174,16 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
 void http_session::open_stream(response header) {
   ctx_.stats.request_answered("events", 200);
   answer_done();
-  expire_never();
+  deadline_->expire_never();
   auto const last_id = req_.find("Last-Event-ID");
   std::optional<std::string> id;
   if (last_id != req_.end())
     id = std::string(last_id->value());
-  else
-    id = last_event_id_param(req_.target());
+  else if (auto const param = query_param(req_.target(), "lastEventId"); param && !param->empty())
+    // A new EventSource cannot set Last-Event-ID, so a page that already holds facts (one tab
+    // taking over the stream of another) names the newest in the URL. Empty is what a page
+    // with no facts yet sends: a new client, as with no header.
+    id = std::string(*param);
   auto head = stream_header_bytes(header);
   // Resume anywhere: an id this instance has not fanned out yet but the shared log has (it
   // lags the instance the client came from) is waited for, woken by the hub, never blocking
@@ -260,7 +246,7 @@ void http_session::send_answer(bool keep_alive) {
   // reuse it; a response's body is written from the response itself, in the same call.
   std::array<net::const_buffer, 2> const bytes{
       net::buffer(answer_), res_ ? net::buffer(res_->body()) : net::const_buffer{}};
-  expire_after(ctx_.lim.write_timeout);
+  deadline_->expire_after(ctx_.lim.write_timeout);
   net::async_write(
       socket_, bytes,
       beast::bind_front_handler(&http_session::on_write, shared_from_this(), keep_alive));
@@ -290,44 +276,14 @@ void http_session::do_close() {
   // Closing with unread bytes (a refused body) would send RST and could destroy the answer
   // before the client reads it; drain for a short while instead, as servers' lingering close.
   buffer_.clear();
-  expire_after(std::chrono::seconds(2));
+  deadline_->expire_after(std::chrono::seconds(2));
   do_linger();
 }
 
 void http_session::close() {
   beast::error_code ignored;
   socket_.close(ignored);
-  expire_never();
-}
-
-void http_session::expire_after(clock::duration timeout) {
-  deadline_ = clock::now() + timeout;
-  // A pending wait that ends no later than the new deadline looks again when it ends.
-  if (deadline_ < armed_for_) arm_deadline_timer(deadline_);
-}
-
-void http_session::expire_never() {
-  deadline_ = clock::time_point::max();
-}
-
-void http_session::arm_deadline_timer(clock::time_point when) {
-  armed_for_ = when;
-  deadline_timer_.expires_at(when);  // a wait it replaces ends with operation_aborted
-  // A weak reference: a connection that ended is not kept alive by its pending deadline.
-  deadline_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
-    if (ec) return;
-    if (auto const self = weak.lock()) self->on_deadline_timer();
-  });
-}
-
-void http_session::on_deadline_timer() {
-  armed_for_ = clock::time_point::max();
-  if (deadline_ == clock::time_point::max()) return;
-  if (clock::now() < deadline_) return arm_deadline_timer(deadline_);
-  // Closing cancels the pending read or write: its handler ends the connection.
-  spdlog::debug("[http] connection timed out");
-  beast::error_code ignored;
-  socket_.close(ignored);
+  deadline_->expire_never();
 }
 
 void http_session::do_linger() {

@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 
+#include "facts/http/connection_deadline.hpp"
 #include "facts/http/net.hpp"
 #include "facts/http/post_batch.hpp"
 #include "facts/http/routes.hpp"
@@ -61,25 +62,13 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void on_write(bool keep_alive, beast::error_code ec, std::size_t bytes);
   void do_close();
   void close();
-  /// The connection is closed once `timeout` passes from now, unless a later call moves that.
-  void expire_after(std::chrono::steady_clock::duration timeout);
-  void expire_never();
-  void arm_deadline_timer(std::chrono::steady_clock::time_point when);
-  void on_deadline_timer();
   void do_linger();
   void on_linger(beast::error_code ec, std::size_t bytes);
 
   static constexpr std::size_t linger_limit = 4 * 1024 * 1024;  // most we drain before closing
 
   tcp::socket socket_;
-  // The connection's one deadline, moved by every request and answer without touching the
-  // timer: it is re-armed only when it fires early (the deadline moved later meanwhile) or
-  // when the deadline moves earlier. A timer wait and cancel per read and per write (Beast's
-  // tcp_stream) was an eighth of a POST's instructions.
-  using clock = std::chrono::steady_clock;
-  clock::time_point deadline_ = clock::time_point::max();
-  clock::time_point armed_for_ = clock::time_point::max();  // the pending wait's expiry
-  net::steady_timer deadline_timer_;
+  std::optional<connection_deadline> deadline_;  // made in run(), once owned by a shared_ptr
   session_context const& ctx_;
   stream_group& streams_;
   post_batch& posts_;
