@@ -1,7 +1,7 @@
 # Installation and the Debian package. `cmake --install` puts the binary, the systemd unit, an
-# example environment file and the README under the prefix (GNUInstallDirs); `cpack -G DEB` in
-# the build folder packs the same tree for /usr, and dpkg-shlibdeps reads its dependencies from
-# the binary's shared libraries. packaging/build-deb does both in one command.
+# example environment file, the README and docs/ under the prefix (GNUInstallDirs); `cpack -G
+# DEB` in the build folder packs the same tree for /usr, and dpkg-shlibdeps reads its
+# dependencies from the binary's shared libraries. packaging/build-deb does both in one command.
 
 include(GNUInstallDirs)
 # Installing and packing take what is built and build nothing: `cpack` would otherwise first
@@ -11,6 +11,9 @@ set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY ON)
 install(TARGETS factsd RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/LICENSE
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# The README's longer documents, beside it, so its docs/ links work in the installed folder.
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs
+        FILES_MATCHING PATTERN "*.md")
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/deploy/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 # The unit and the environment file name paths that depend on the prefix given at install time
 # (cmake --install --prefix, or cpack's /usr), so they are written then.

@@ -10,7 +10,7 @@ build=$(cd "${1:?usage: packaging_test.sh <build dir>}" && pwd)
 source_dir=$(cd "$(dirname "$0")/../.." && pwd)
 # The README states the unit's rating ("rates its exposure **1.1 OK**"): the unit must do at
 # least as well.
-max_exposure=$(sed -n 's/.*rates its exposure \*\*\([0-9.]*\) [A-Z]*\*\*.*/\1/p' "$source_dir/README.md")
+max_exposure=$(sed -n 's/.*rates its exposure \*\*\([0-9.]*\) [A-Z]*\*\*.*/\1/p' "$source_dir/docs/deploying.md")
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/factsd-packaging-XXXXXX")
 trap 'rm -rf "$work"' EXIT
