@@ -5,13 +5,6 @@
 
 namespace facts {
 
-namespace {
-
-// Most bytes of fact JSON in a resume's own snapshot; see admit_locked().
-constexpr std::size_t resume_snapshot_bytes = 64 * 1024;
-
-}  // namespace
-
 resume_point parse_last_event_id(std::optional<std::string_view> header, std::uint64_t last_seq) {
   if (!header) return {0, false};
   std::uint64_t id = 0;

@@ -100,8 +100,9 @@ void catch_up_reader::run() {
 std::shared_ptr<catch_up_chunk const> catch_up_reader::read_chunk(request what) {
   // A stream's first event is parsed whole by its client before it shows anything: kept
   // smaller, so a slow link shows the first facts soon; the events after it stream anyway.
-  auto const bound =
-      what.form == chunk_form::events ? chunk_bytes_ : std::min(chunk_bytes_, first_chunk_bytes);
+  auto const bound = what.form == chunk_form::events
+                         ? chunk_bytes_
+                         : std::min(chunk_bytes_, resume_snapshot_bytes);
   std::vector<fact> facts;
   std::size_t json_bytes = 0;
   // A few facts first, then as many as the average size says still fit: never more than one

@@ -13,6 +13,7 @@
 
 #include "facts/fact.hpp"
 #include "facts/fact_window.hpp"
+#include "facts/limits.hpp"
 #include "facts/seq_waiters.hpp"
 #include "facts/sse.hpp"
 #include "facts/store/fact_store.hpp"

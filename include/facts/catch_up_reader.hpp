@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "facts/limits.hpp"
 #include "facts/store/fact_store.hpp"
 
 namespace facts {
@@ -57,8 +58,6 @@ class catch_up_reader {
   using done_fn = std::function<void(std::shared_ptr<catch_up_chunk const>)>;
 
   static constexpr std::size_t default_chunk_bytes = 256 * 1024;
-  /// Most bytes of fact JSON in a stream's first chunk, its snapshot array (read_first()).
-  static constexpr std::size_t first_chunk_bytes = 64 * 1024;
   static constexpr std::size_t default_budget_bytes = 64 * 1024 * 1024;
 
   catch_up_reader(fact_store const& store, std::size_t chunk_bytes = default_chunk_bytes,

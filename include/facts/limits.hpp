@@ -5,6 +5,12 @@
 
 namespace facts {
 
+/// Most bytes of fact JSON in the snapshot array of a stream that resumes or catches up: a
+/// resume's snapshot is its own (shared only with the same id), so a crowd of slow clients
+/// resuming from scattered ids holds this much each at most; the rest follows as events read
+/// in chunks. The broadcaster builds resume snapshots to it, the catch-up reader first chunks.
+inline constexpr std::size_t resume_snapshot_bytes = 64 * 1024;
+
 /** Represents every bound the server enforces, each with its default (see README). */
 struct limits {
   /// Largest POST /fact body; a larger Content-Length is refused before the body is read.

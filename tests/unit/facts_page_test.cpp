@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "facts/broadcaster.hpp"
-#include "facts/http/read_routes.hpp"
 #include "facts/http/routes.hpp"
 #include "facts/store/memory_store.hpp"
 

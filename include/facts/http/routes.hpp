@@ -6,8 +6,8 @@
 #include <string_view>
 
 #include "facts/http/net.hpp"
+#include "facts/http/read_routes.hpp"
 #include "facts/http/responses.hpp"
-#include "facts/http/route_context.hpp"
 
 namespace facts::http {
 
