@@ -14,6 +14,10 @@
 #include <filesystem>
 #include <functional>
 
+#include "facts/store/sqlite_key_table.hpp"
+#include "facts/store/sqlite_readers.hpp"
+#include "facts/store/sqlite_statement_use.hpp"
+
 namespace facts {
 
 namespace {
@@ -23,6 +27,8 @@ constexpr int application_id = 0x66616374;
 constexpr int schema_version = 1;
 // How long a connection waits for another of ours (opening, the WAL index) before failing.
 constexpr int busy_timeout_ms = 5000;
+// Read connections: reads by several threads at once (catch-up pages, replays) each get one.
+constexpr int reader_connections = 4;
 constexpr char const* locked_message =
     "database is locked by another process (is another factsd running on it?)";
 
@@ -33,14 +39,14 @@ int on_wal_commit(void* wake, sqlite3*, char const*, int pages) {
   return SQLITE_OK;
 }
 
-// A batch's transaction on prepared BEGIN and COMMIT (SQLite::Transaction parses both each
-// time, a few hundred instructions per batch): rolled back unless committed.
+/** Represents a batch's transaction on prepared BEGIN and COMMIT (SQLite::Transaction parses
+ * both each time, a few hundred instructions per batch): rolled back unless committed. */
 class batch_transaction {
  public:
   batch_transaction(SQLite::Database& db, SQLite::Statement& begin, SQLite::Statement& commit)
       : db_(db), commit_(commit) {
-    begin.reset();
-    begin.exec();
+    statement_use use(begin);
+    use->exec();
   }
   batch_transaction(batch_transaction const&) = delete;
   batch_transaction& operator=(batch_transaction const&) = delete;
@@ -53,8 +59,8 @@ class batch_transaction {
     }
   }
   void commit() {
-    commit_.reset();
-    commit_.exec();
+    statement_use use(commit_);
+    use->exec();
     committed_ = true;
   }
 
@@ -102,13 +108,14 @@ sqlite_store::sqlite_store(std::string path, sync_mode sync) : path_(std::move(p
 }
 
 void sqlite_store::close_after_failure() {
-  readers_.clear();
+  readers_.reset();
   checkpoint_db_.reset();
   for (auto& insert : insert_facts_)
     insert.reset();
-  insert_key_.reset();
+  key_table_.reset();
   begin_.reset();
   commit_.reset();
+  read_json_.reset();
   db_.reset();
   if (file_fd_ >= 0) ::close(file_fd_);
   file_fd_ = -1;
@@ -122,12 +129,13 @@ sqlite_store::~sqlite_store() {
   checkpoint_wake_.notify_one();
   if (checkpointer_.joinable()) checkpointer_.join();
   checkpoint_db_.reset();
-  readers_.clear();
+  readers_.reset();
   for (auto& insert : insert_facts_)  // a connection with live statements does not close
     insert.reset();
-  insert_key_.reset();
+  key_table_.reset();
   begin_.reset();
   commit_.reset();
+  read_json_.reset();
   db_.reset();  // the last connection: SQLite checkpoints and removes the WAL
   // Only now: closing any descriptor of the file drops this process's POSIX locks on it,
   // SQLite's included, so ours goes after every connection.
@@ -201,21 +209,16 @@ void sqlite_store::open_checked() {
   stats.executeStep();
   last_seq_ = static_cast<std::uint64_t>(stats.getColumn(0).getInt64());
   count_ = static_cast<std::uint64_t>(stats.getColumn(1).getInt64());
-  load_keys();
+  key_table_ = std::make_unique<sqlite_key_table>(*db_);
+  key_table_->load_into(keys_, unix_now());
   begin_ = std::make_unique<SQLite::Statement>(*db_, "BEGIN");
   commit_ = std::make_unique<SQLite::Statement>(*db_, "COMMIT");
-  insert_key_ = std::make_unique<SQLite::Statement>(
-      *db_, "INSERT OR REPLACE INTO idempotency_keys (key, seq, created) VALUES (?, ?, ?)");
+  read_json_ = std::make_unique<SQLite::Statement>(*db_, "SELECT json FROM facts WHERE seq = ?");
   checkpoint_db_ =
       std::make_unique<SQLite::Database>(path_, SQLite::OPEN_READWRITE | SQLite::OPEN_NOMUTEX);
   checkpoint_db_->setBusyTimeout(busy_timeout_ms);
-  // Opened now, while the path is surely ours; each keeps reading this file even if the path
-  // is later deleted or replaced.
-  for (int i = 0; i < reader_connections; ++i) {
-    readers_.push_back(
-        std::make_unique<SQLite::Database>(path_, SQLite::OPEN_READONLY | SQLite::OPEN_NOMUTEX));
-    readers_.back()->setBusyTimeout(busy_timeout_ms);
-  }
+  // Opened now, while the path is surely ours.
+  readers_ = std::make_unique<sqlite_readers>(path_, reader_connections, busy_timeout_ms);
 }
 
 void sqlite_store::create_schema() {
@@ -235,22 +238,11 @@ void sqlite_store::create_schema() {
   tx.commit();
 }
 
-void sqlite_store::load_keys() {
-  auto const now = unix_now();
-  SQLite::Statement query(*db_,
-                          "SELECT k.key, k.seq, f.json, k.created FROM idempotency_keys k "
-                          "JOIN facts f ON f.seq = k.seq WHERE k.created >= ? "
-                          "ORDER BY k.created, k.seq");
-  query.bind(1, static_cast<std::int64_t>(now - idempotency_window_seconds));
-  while (query.executeStep()) {
-    // Only the hash of each body is kept; the body is read again if a replay needs it.
-    auto const body = query.getColumn(2);
-    keys_.remember(query.getColumn(0).getString(),
-                   {static_cast<std::uint64_t>(query.getColumn(1).getInt64()),
-                    body_hash({static_cast<char const*>(body.getBlob()),
-                               static_cast<std::size_t>(body.getBytes())}),
-                    query.getColumn(3).getInt64()});
-  }
+std::optional<std::string> sqlite_store::read_json(std::uint64_t seq) {
+  statement_use query(*read_json_);
+  query->bind(1, static_cast<std::int64_t>(seq));
+  if (!query->executeStep()) return std::nullopt;
+  return query->getColumn(0).getString();
 }
 
 SQLite::Statement& sqlite_store::insert_facts_statement(std::size_t rows) {
@@ -272,27 +264,20 @@ std::vector<append_result> sqlite_store::append(std::vector<append_request> cons
   check_identity();
   auto const now = unix_now();
   auto plan = plan_append(requests, keys_, last_seq_, now,
-                          [this](std::uint64_t seq) -> std::optional<std::string> {
-                            SQLite::Statement query(*db_, "SELECT json FROM facts WHERE seq = ?");
-                            query.bind(1, static_cast<std::int64_t>(seq));
-                            if (!query.executeStep()) return std::nullopt;
-                            return query.getColumn(0).getString();
-                          });
+                          [this](std::uint64_t seq) { return read_json(seq); });
   if (plan.created.empty()) return std::move(plan.results);
   try {
     batch_transaction tx(*db_, *begin_, *commit_);
-    auto& insert_key = *insert_key_;
-    insert_key.reset();  // a batch that failed half-way left it mid-step
     for (std::size_t done = 0; done < plan.created.size();) {
       auto const rows = std::min(max_rows_per_insert, plan.created.size() - done);
-      auto& insert = insert_facts_statement(rows);
-      insert.reset();
-      insert.bind(1, now);
-      for (std::size_t r = 0; r < rows; ++r)
-        insert.bindNoCopy(static_cast<int>(r) + 2,
-                          plan.results[plan.created[done + r]].stored.json);
-      insert.exec();
-      insert.reset();
+      {
+        statement_use insert(insert_facts_statement(rows));
+        insert->bind(1, now);
+        for (std::size_t r = 0; r < rows; ++r)
+          insert->bindNoCopy(static_cast<int>(r) + 2,
+                             plan.results[plan.created[done + r]].stored.json);
+        insert->exec();
+      }
       done += rows;
       auto const planned = plan.results[plan.created[done - 1]].stored.seq;
       if (auto const given = db_->getLastInsertRowid(); given != static_cast<std::int64_t>(planned))
@@ -303,24 +288,10 @@ std::vector<append_result> sqlite_store::append(std::vector<append_request> cons
     for (auto const i : plan.created) {
       if (requests[i].idempotency_key.empty()) continue;
       keyed = true;
-      insert_key.bindNoCopy(1, requests[i].idempotency_key);
-      insert_key.bind(2, static_cast<std::int64_t>(plan.results[i].stored.seq));
-      insert_key.bind(3, now);
-      insert_key.exec();
-      insert_key.reset();
+      key_table_->insert(requests[i].idempotency_key, plan.results[i].stored.seq, now);
     }
-    if (keyed) {
-      // Keys expire after a day, and only the newest ones are kept. Both deletes walk only the
-      // rows they remove: one by the `created` index, one by rowid, which grows with each insert.
-      SQLite::Statement expire_old(*db_, "DELETE FROM idempotency_keys WHERE created < ?");
-      expire_old.bind(1, now - idempotency_window_seconds);
-      expire_old.exec();
-      SQLite::Statement expire_many(*db_,
-                                    "DELETE FROM idempotency_keys WHERE rowid <= "
-                                    "(SELECT max(rowid) FROM idempotency_keys) - ?");
-      expire_many.bind(1, static_cast<std::int64_t>(idempotency_max_keys));
-      expire_many.exec();
-    }
+    // Keys expire after a day, and only the newest ones are kept.
+    if (keyed) key_table_->expire(now);
     tx.commit();
   } catch (SQLite::Exception const& e) {
     throw store_error("store sqlite:" + path_ + ": append failed: " + e.what());
@@ -333,25 +304,13 @@ std::vector<append_result> sqlite_store::append(std::vector<append_request> cons
 }
 
 std::vector<fact> sqlite_store::read_after(std::uint64_t after, std::size_t max) const {
-  std::vector<fact> out;
   // Seqs are stored as SQLite's signed 64-bit integers; none can lie beyond INT64_MAX.
-  if (max == 0 || after >= static_cast<std::uint64_t>(INT64_MAX)) return out;
-  auto reader = take_reader();
+  if (max == 0 || after >= static_cast<std::uint64_t>(INT64_MAX)) return {};
   try {
-    SQLite::Statement query(*reader,
-                            "SELECT seq, json FROM facts WHERE seq > ? ORDER BY seq LIMIT ?");
-    query.bind(1, static_cast<std::int64_t>(after));
-    query.bind(2, static_cast<std::int64_t>(std::min<std::size_t>(max, INT64_MAX)));
-    while (query.executeStep())
-      out.push_back({static_cast<std::uint64_t>(query.getColumn(0).getInt64()),
-                     query.getColumn(1).getString()});
+    return readers_->read_after(after, max);
   } catch (SQLite::Exception const& e) {
-    return_reader(std::move(reader));
     throw store_error("store sqlite:" + path_ + ": read failed: " + e.what());
   }
-  // The statement is gone, and with it the read transaction: the connection is idle again.
-  return_reader(std::move(reader));
-  return out;
 }
 
 std::vector<fact> sqlite_store::read_latest(std::size_t max) const {
@@ -367,24 +326,6 @@ std::uint64_t sqlite_store::last_seq() const {
 
 std::uint64_t sqlite_store::count() const {
   return count_;
-}
-
-std::unique_ptr<SQLite::Database> sqlite_store::take_reader() const {
-  std::unique_lock lock(readers_mutex_);
-  // All busy: wait for one (a read takes milliseconds), rather than open another by path, which
-  // might open another file if ours was replaced.
-  reader_returned_.wait(lock, [this] { return !readers_.empty(); });
-  auto reader = std::move(readers_.back());
-  readers_.pop_back();
-  return reader;
-}
-
-void sqlite_store::return_reader(std::unique_ptr<SQLite::Database> reader) const {
-  {
-    std::lock_guard lock(readers_mutex_);
-    readers_.push_back(std::move(reader));
-  }
-  reader_returned_.notify_one();
 }
 
 void sqlite_store::run_checkpoints() {

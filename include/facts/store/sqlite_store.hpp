@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,6 +23,9 @@ class Statement;
 }  // namespace SQLite
 
 namespace facts {
+
+class sqlite_key_table;
+class sqlite_readers;
 
 /**
  * Represents the durable store: one SQLite file in WAL mode, held exclusively by this process.
@@ -58,10 +62,9 @@ class sqlite_store final : public fact_store {
   void open_checked();
   void close_after_failure();
   void create_schema();
-  void load_keys();
   void check_identity() const;
-  std::unique_ptr<SQLite::Database> take_reader() const;
-  void return_reader(std::unique_ptr<SQLite::Database> reader) const;
+  /// The JSON of the stored fact `seq`, for a replay; on the writer's connection.
+  std::optional<std::string> read_json(std::uint64_t seq);
   void run_checkpoints();
   /// One PASSIVE checkpoint on the checkpoint connection.
   void checkpoint_wal();
@@ -87,20 +90,16 @@ class sqlite_store final : public fact_store {
   // when first needed.
   static constexpr std::size_t max_rows_per_insert = 32;
   std::array<std::unique_ptr<SQLite::Statement>, max_rows_per_insert + 1> insert_facts_;
-  std::unique_ptr<SQLite::Statement> insert_key_;
   std::unique_ptr<SQLite::Statement> begin_;
   std::unique_ptr<SQLite::Statement> commit_;
+  std::unique_ptr<SQLite::Statement> read_json_;
+  std::unique_ptr<sqlite_key_table> key_table_;
   // Written under mutex_, read without it: /status must not wait for a commit's fsync.
   std::atomic<std::uint64_t> last_seq_{0};
   std::atomic<std::uint64_t> count_{0};
   idempotency_keys keys_;  // the table's live rows (seq and body hash), for lookups
 
-  // Read connections, the idle ones: a WAL reader sees the last commit and never takes the
-  // writer's lock, so reads go on while a commit waits for its fsync.
-  static constexpr int reader_connections = 4;
-  mutable std::mutex readers_mutex_;  // guards readers_
-  mutable std::condition_variable reader_returned_;
-  mutable std::vector<std::unique_ptr<SQLite::Database>> readers_;
+  std::unique_ptr<sqlite_readers> readers_;
 
   // The checkpoint thread, woken by the writer's WAL hook when the WAL grows past
   // checkpoint_after_pages: checkpoints run on its own connection, never in a commit.
