@@ -12,8 +12,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <functional>
 
+#include "facts/store/sqlite_checkpointer.hpp"
 #include "facts/store/sqlite_key_table.hpp"
 #include "facts/store/sqlite_readers.hpp"
 #include "facts/store/sqlite_statement_use.hpp"
@@ -31,13 +31,6 @@ constexpr int busy_timeout_ms = 5000;
 constexpr int reader_connections = 4;
 constexpr char const* locked_message =
     "database is locked by another process (is another factsd running on it?)";
-
-// Called by SQLite after each commit on the writer's connection with the WAL's size in pages.
-int on_wal_commit(void* wake, sqlite3*, char const*, int pages) {
-  if (pages >= facts::sqlite_store::checkpoint_after_pages)
-    (*static_cast<std::function<void()>*>(wake))();
-  return SQLITE_OK;
-}
 
 /** Represents a batch's transaction on prepared BEGIN and COMMIT (SQLite::Transaction parses
  * both each time, a few hundred instructions per batch): rolled back unless committed. */
@@ -104,12 +97,11 @@ sqlite_store::sqlite_store(std::string path, sync_mode sync) : path_(std::move(p
     close_after_failure();
     throw;
   }
-  checkpointer_ = std::thread([this] { run_checkpoints(); });
 }
 
 void sqlite_store::close_after_failure() {
+  checkpointer_.reset();
   readers_.reset();
-  checkpoint_db_.reset();
   for (auto& insert : insert_facts_)
     insert.reset();
   key_table_.reset();
@@ -122,13 +114,7 @@ void sqlite_store::close_after_failure() {
 }
 
 sqlite_store::~sqlite_store() {
-  {
-    std::lock_guard lock(checkpoint_mutex_);
-    stopping_ = true;
-  }
-  checkpoint_wake_.notify_one();
-  if (checkpointer_.joinable()) checkpointer_.join();
-  checkpoint_db_.reset();
+  checkpointer_.reset();
   readers_.reset();
   for (auto& insert : insert_facts_)  // a connection with live statements does not close
     insert.reset();
@@ -195,14 +181,6 @@ void sqlite_store::open_checked() {
   // the size of the largest batch ever committed until exit.
   db_->exec("PRAGMA journal_size_limit = " + std::to_string(wal_size_limit));
   db_->exec("PRAGMA wal_autocheckpoint = 0");
-  wake_checkpointer_ = [this] {
-    {
-      std::lock_guard lock(checkpoint_mutex_);
-      checkpoint_wanted_ = true;
-    }
-    checkpoint_wake_.notify_one();
-  };
-  sqlite3_wal_hook(db_->getHandle(), on_wal_commit, &wake_checkpointer_);
   if (fresh) create_schema();
 
   SQLite::Statement stats(*db_, "SELECT coalesce(max(seq), 0), count(*) FROM facts");
@@ -214,11 +192,10 @@ void sqlite_store::open_checked() {
   begin_ = std::make_unique<SQLite::Statement>(*db_, "BEGIN");
   commit_ = std::make_unique<SQLite::Statement>(*db_, "COMMIT");
   read_json_ = std::make_unique<SQLite::Statement>(*db_, "SELECT json FROM facts WHERE seq = ?");
-  checkpoint_db_ =
-      std::make_unique<SQLite::Database>(path_, SQLite::OPEN_READWRITE | SQLite::OPEN_NOMUTEX);
-  checkpoint_db_->setBusyTimeout(busy_timeout_ms);
   // Opened now, while the path is surely ours.
   readers_ = std::make_unique<sqlite_readers>(path_, reader_connections, busy_timeout_ms);
+  checkpointer_ = std::make_unique<sqlite_checkpointer>(path_, busy_timeout_ms, mutex_);
+  checkpointer_->watch(*db_);
 }
 
 void sqlite_store::create_schema() {
@@ -326,37 +303,6 @@ std::uint64_t sqlite_store::last_seq() const {
 
 std::uint64_t sqlite_store::count() const {
   return count_;
-}
-
-void sqlite_store::run_checkpoints() {
-  for (;;) {
-    {
-      std::unique_lock lock(checkpoint_mutex_);
-      checkpoint_wake_.wait(lock, [this] { return stopping_ || checkpoint_wanted_; });
-      if (stopping_) return;
-      checkpoint_wanted_ = false;
-    }
-    // PASSIVE: copies what no reader still needs and never blocks the writer. Only a
-    // transaction that begins once everything is copied starts the WAL over (and cuts it to
-    // wal_size_limit). Under steady load the writer begins its next batch before any
-    // checkpoint ends, so the WAL would grow on: each commit extending the file (an inode
-    // write in its fsync) and waking another checkpoint (two more fsyncs). So a second pass,
-    // copying the few frames committed during the first, runs with appends held off: the
-    // next batch starts the WAL over.
-    try {
-      checkpoint_wal();
-      std::lock_guard hold_appends(mutex_);
-      checkpoint_wal();
-    } catch (SQLite::Exception const& e) {
-      spdlog::warn("[store] WAL checkpoint of {} failed: {}", path_, e.what());
-    }
-  }
-}
-
-void sqlite_store::checkpoint_wal() {
-  // As a statement, not sqlite3_wal_checkpoint_v2(): a connection that has read nothing yet
-  // has not opened the WAL, and the call would do nothing at all.
-  checkpoint_db_->execAndGet("PRAGMA wal_checkpoint(PASSIVE)");
 }
 
 std::string sqlite_store::problem() const {

@@ -2,14 +2,11 @@
 
 #include <array>
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "facts/store/append_plan.hpp"
@@ -24,6 +21,7 @@ class Statement;
 
 namespace facts {
 
+class sqlite_checkpointer;
 class sqlite_key_table;
 class sqlite_readers;
 
@@ -35,10 +33,6 @@ class sqlite_readers;
  */
 class sqlite_store final : public fact_store {
  public:
-  /// Pages in the WAL after a commit beyond which the checkpoint thread is woken: about
-  /// SQLite's own default. Each checkpoint ends by holding appends off for two fsyncs, so not
-  /// much more often than this.
-  static constexpr int checkpoint_after_pages = 1024;
   /// Size the WAL file is cut back to once checkpointed (PRAGMA journal_size_limit): after a
   /// burst it holds at most this on disk. While a commit runs, the WAL also holds that batch.
   static constexpr std::int64_t wal_size_limit = 8 * 1024 * 1024;
@@ -65,9 +59,6 @@ class sqlite_store final : public fact_store {
   void check_identity() const;
   /// The JSON of the stored fact `seq`, for a replay; on the writer's connection.
   std::optional<std::string> read_json(std::uint64_t seq);
-  void run_checkpoints();
-  /// One PASSIVE checkpoint on the checkpoint connection.
-  void checkpoint_wal();
   /// The INSERT of `rows` facts (1 to max_rows_per_insert), prepared on first use.
   SQLite::Statement& insert_facts_statement(std::size_t rows);
 
@@ -101,15 +92,9 @@ class sqlite_store final : public fact_store {
 
   std::unique_ptr<sqlite_readers> readers_;
 
-  // The checkpoint thread, woken by the writer's WAL hook when the WAL grows past
-  // checkpoint_after_pages: checkpoints run on its own connection, never in a commit.
-  std::mutex checkpoint_mutex_;  // guards the two flags below
-  std::condition_variable checkpoint_wake_;
-  bool checkpoint_wanted_ = false;
-  bool stopping_ = false;
-  std::function<void()> wake_checkpointer_;  // given to the writer's WAL hook
-  std::unique_ptr<SQLite::Database> checkpoint_db_;
-  std::thread checkpointer_;
+  // The checkpoint thread, woken by the writer's WAL hook: checkpoints run on its own
+  // connection, never in a commit. It takes mutex_, so it goes before it.
+  std::unique_ptr<sqlite_checkpointer> checkpointer_;
 };
 
 }  // namespace facts
