@@ -7,11 +7,12 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include "facts/store/append_plan.hpp"
 #include "facts/store/fact_store.hpp"
 #include "facts/store/idempotency_keys.hpp"
+#include "facts/store/sqlite_file_lock.hpp"
 #include "facts/store/sync_mode.hpp"
 
 namespace SQLite {
@@ -25,11 +26,15 @@ class sqlite_checkpointer;
 class sqlite_key_table;
 class sqlite_readers;
 
+/// How a SQLite store's URL begins (`sqlite:PATH`), and how it names itself.
+inline constexpr std::string_view sqlite_url_prefix = "sqlite:";
+
 /**
  * Represents the durable store: one SQLite file in WAL mode, held exclusively by this process.
  * Each append() is one transaction, so a batch of facts costs one sync. Reads use connections
- * of their own, so they never wait behind a commit's fsync; the WAL is checkpointed by a thread
- * of its own, off the commit path, and kept to wal_size_limit.
+ * of their own (sqlite_readers), so they never wait behind a commit's fsync; the WAL is
+ * checkpointed by a thread of its own (sqlite_checkpointer), off the commit path, and kept to
+ * wal_size_limit.
  */
 class sqlite_store final : public fact_store {
  public:
@@ -53,27 +58,24 @@ class sqlite_store final : public fact_store {
   std::string problem() const override;
 
  private:
-  void open_checked();
-  void close_after_failure();
-  void create_schema();
-  void check_identity() const;
+  void open();
   /// The JSON of the stored fact `seq`, for a replay; on the writer's connection.
   std::optional<std::string> read_json(std::uint64_t seq);
   /// The INSERT of `rows` facts (1 to max_rows_per_insert), prepared on first use.
   SQLite::Statement& insert_facts_statement(std::size_t rows);
 
+  // Members are destroyed bottom up, and the order matters: the checkpoint thread (which takes
+  // mutex_) and every other connection before the writer's, whose close checkpoints and removes
+  // the WAL; each statement before its connection, which does not close with live statements;
+  // the file lock after every connection.
   std::string path_;
   sync_mode sync_;
-  // Our own descriptor of the database file, for its whole life: flock()ed, so a second factsd
-  // is refused, and fstat()ed against the path, so a file deleted or replaced under us is seen.
-  int file_fd_ = -1;
-  std::uint64_t file_dev_ = 0;
-  std::uint64_t file_ino_ = 0;
-  mutable std::atomic<bool> lost_{false};  // the file was deleted or replaced: refuse appends
+  sqlite_file_lock file_;
 
-  // Guards the writer's connection and keys_: one writer at a time. The checkpoint thread also
-  // holds it for a checkpoint's last pass, so that no commit comes in between.
-  mutable std::mutex mutex_;
+  // Guards the writer's connection, its statements and keys_: one writer at a time. The
+  // checkpoint thread also holds it for a checkpoint's last pass, so that no commit comes in
+  // between.
+  std::mutex mutex_;
   std::unique_ptr<SQLite::Database> db_;
   // Prepared once, not per batch: preparing them cost about a microsecond per fact. A batch's
   // facts go in max_rows_per_insert at a time: a statement per row cost as much again in
@@ -85,15 +87,12 @@ class sqlite_store final : public fact_store {
   std::unique_ptr<SQLite::Statement> commit_;
   std::unique_ptr<SQLite::Statement> read_json_;
   std::unique_ptr<sqlite_key_table> key_table_;
+  idempotency_keys keys_;  // the table's live rows (seq and body hash), for lookups
   // Written under mutex_, read without it: /status must not wait for a commit's fsync.
   std::atomic<std::uint64_t> last_seq_{0};
   std::atomic<std::uint64_t> count_{0};
-  idempotency_keys keys_;  // the table's live rows (seq and body hash), for lookups
 
   std::unique_ptr<sqlite_readers> readers_;
-
-  // The checkpoint thread, woken by the writer's WAL hook: checkpoints run on its own
-  // connection, never in a commit. It takes mutex_, so it goes before it.
   std::unique_ptr<sqlite_checkpointer> checkpointer_;
 };
 
