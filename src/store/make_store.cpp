@@ -17,7 +17,8 @@ std::unique_ptr<fact_store> make_store(std::string const& url, store_settings co
     auto parsed = parse_nats_url(url);
     if (!parsed.url) throw std::invalid_argument("--store: " + parsed.error);
     return std::make_unique<nats_store>(nats_store::options{
-        std::move(*parsed.url), settings.connect_timeout, settings.publish_timeout});
+        std::move(*parsed.url),
+        nats_timings::from(settings.connect_timeout, settings.publish_timeout)});
   }
   throw std::invalid_argument("--store: '" + url +
                               "' is not a store URL (expected sqlite:PATH, memory: or nats://)");

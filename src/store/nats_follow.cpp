@@ -10,11 +10,6 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-// Behind the log and nothing came for this long: the consumer is stuck (2.9.10 may place an R1
-// consumer on a dead peer), so a new one takes over. nats.c's own reset needs two missed 5 s
-// heartbeats; a POST waiting for its fact to come back cannot wait that long.
-constexpr auto stall_after = std::chrono::seconds(2);
-
 // Most facts handed on at once; a burst is otherwise handed on when nothing more is queued.
 constexpr std::size_t max_hand_on = 256;
 
@@ -64,7 +59,7 @@ void nats_store::subscribe_from(std::uint64_t first) {
   sub_opts.Config.OptStartSeq = first;
   jsOptions call;
   jsOptions_Init(&call);
-  call.Wait = 2000;
+  call.Wait = opts_.timings.request.count();
   // Held while the consumer is created, so its first messages wait until it is the current one.
   std::lock_guard lock(follow_mutex_);
   if (!on_stored_ || subscription_ != nullptr) return;
@@ -106,7 +101,10 @@ void nats_store::check_follow_stall() {
       last_progress_ = now;  // caught up: a stall is counted from the next fact on
       return;
     }
-    bool const stalled = behind && now - last_progress_ > stall_after;
+    // Behind the log and nothing came for stall_after: the consumer is stuck (2.9.10 may place
+    // an R1 consumer on a dead peer), so a new one takes over. nats.c's own reset needs two
+    // missed 5 s heartbeats; a POST waiting for its fact to come back cannot wait that long.
+    bool const stalled = behind && now - last_progress_ > opts_.timings.stall_after;
     if (subscription_ != nullptr && !resubscribe_ && !stalled) return;
     if (stalled && subscription_ != nullptr)
       spdlog::warn("[nats] following {} stalled at {} while the log has {}: new consumer",

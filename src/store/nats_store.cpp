@@ -13,8 +13,6 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-constexpr auto poll_interval = std::chrono::milliseconds(500);
-constexpr auto connect_retry = std::chrono::milliseconds(250);
 constexpr std::int64_t max_fetch_batch = 1000;
 
 // nats.c's last error on this thread, without its "(conn.c:2088): " source position.
@@ -32,10 +30,10 @@ std::string nats_error(natsStatus status) {
   throw store_error("store " + url.describe() + ": " + why);
 }
 
-std::int64_t millis_left(clock::time_point deadline) {
-  auto const left =
-      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
-  return std::max<std::int64_t>(1, left);
+// What is left of `deadline`, at least 1 ms: nats.c takes 0 as "its default wait".
+std::chrono::milliseconds millis_left(clock::time_point deadline) {
+  auto const left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+  return std::max(std::chrono::milliseconds(1), left);
 }
 
 // A message JetStream handed back (a get or a consumer's delivery), as a fact.
@@ -48,7 +46,7 @@ fact fact_of(natsMsg* msg, std::uint64_t seq) {
 }  // namespace
 
 nats_store::nats_store(options opts) : opts_(std::move(opts)), subject_(opts_.url.subject()) {
-  auto const deadline = clock::now() + opts_.connect_timeout;
+  auto const deadline = clock::now() + opts_.timings.connect;
   try {
     connect(deadline);
     ensure_stream(deadline);
@@ -80,13 +78,13 @@ nats_store::~nats_store() {
   {
     // nats.c calls a subscription's callbacks until it says it is done with it.
     std::unique_lock lock(follow_mutex_);
-    subscriptions_done_.wait_for(lock, std::chrono::seconds(5),
+    subscriptions_done_.wait_for(lock, opts_.timings.shutdown_wait,
                                  [this] { return subscriptions_live_ == 0; });
   }
   // Acks still due would call on_ack on a destroyed store: wait them out (each has a deadline).
   jsPubOptions wait;
   jsPubOptions_Init(&wait);
-  wait.MaxWait = opts_.publish_timeout.count() + 1000;
+  wait.MaxWait = opts_.timings.acks_drain.count();
   js_PublishAsyncComplete(js_, &wait);
   close_connection();
 }
@@ -98,7 +96,7 @@ void nats_store::close_connection() {
   if (conn_ != nullptr) {
     natsConnection_Close(conn_);
     std::unique_lock lock(closed_mutex_);
-    closed_wake_.wait_for(lock, std::chrono::seconds(5), [this] { return closed_; });
+    closed_wake_.wait_for(lock, opts_.timings.shutdown_wait, [this] { return closed_; });
   }
   natsConnection_Destroy(conn_);
   conn_ = nullptr;
@@ -127,11 +125,12 @@ void nats_store::connect(clock::time_point deadline) {
   // Once connected, reconnect forever: a factsd without NATS still serves its streams and
   // answers 503 to POSTs, and must come back by itself.
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(nats_opts_, -1);
-  if (s == NATS_OK) s = natsOptions_SetReconnectWait(nats_opts_, 250);
+  auto const& t = opts_.timings;
+  if (s == NATS_OK) s = natsOptions_SetReconnectWait(nats_opts_, t.reconnect_pause.count());
   // A dead server is noticed within seconds, not the default two minutes.
-  if (s == NATS_OK) s = natsOptions_SetPingInterval(nats_opts_, 2000);
+  if (s == NATS_OK) s = natsOptions_SetPingInterval(nats_opts_, t.ping_interval.count());
   if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(nats_opts_, 2);
-  if (s == NATS_OK) s = natsOptions_SetTimeout(nats_opts_, 2000);
+  if (s == NATS_OK) s = natsOptions_SetTimeout(nats_opts_, t.connect_attempt.count());
   // Each publish is written at once: nats.c's flusher thread otherwise waits 1 ms for more to
   // come (conn.c, 3.4.1), which one POST at a time pays in full (2.2 -> 1.5 ms p50 measured).
   if (s == NATS_OK) s = natsOptions_SetSendAsap(nats_opts_, true);
@@ -144,18 +143,17 @@ void nats_store::connect(clock::time_point deadline) {
   for (;;) {
     s = natsConnection_Connect(&conn_, nats_opts_);
     if (s == NATS_OK) break;
-    if (clock::now() + connect_retry >= deadline)
-      fail(url, fmt::format(
-                    "NATS not reachable within --connect-timeout {} s: {}",
-                    std::chrono::duration_cast<std::chrono::seconds>(opts_.connect_timeout).count(),
-                    nats_error(s)));
-    std::this_thread::sleep_for(connect_retry);
+    if (clock::now() + nats_timings::reconnect_pause >= deadline)
+      fail(url, fmt::format("NATS not reachable within --connect-timeout {} s: {}",
+                            std::chrono::duration_cast<std::chrono::seconds>(t.connect).count(),
+                            nats_error(s)));
+    std::this_thread::sleep_for(nats_timings::reconnect_pause);
   }
   connected_ = true;
 
   jsOptions js_opts;
   jsOptions_Init(&js_opts);
-  js_opts.Wait = opts_.publish_timeout.count();
+  js_opts.Wait = t.publish.count();
   js_opts.PublishAsync.AckHandler = &on_ack;
   js_opts.PublishAsync.AckHandlerClosure = this;
   s = natsConnection_JetStream(&js_, conn_, &js_opts);
@@ -171,7 +169,7 @@ void nats_store::ensure_stream(clock::time_point deadline) {
   for (;;) {
     jsOptions call;
     jsOptions_Init(&call);
-    call.Wait = std::min<std::int64_t>(2000, millis_left(deadline));
+    call.Wait = std::min(opts_.timings.connect_attempt, millis_left(deadline)).count();
     jsStreamInfo* info = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);
     natsStatus s = js_GetStreamInfo(&info, js_, url.stream.c_str(), &call, &code);
@@ -191,10 +189,10 @@ void nats_store::ensure_stream(clock::time_point deadline) {
       return;
     }
     if (code == JSNotEnabledErr) fail(url, "JetStream is not enabled on the NATS server");
-    if (clock::now() + connect_retry >= deadline)
+    if (clock::now() + nats_timings::reconnect_pause >= deadline)
       fail(url,
            "stream " + url.stream + " not available within --connect-timeout: " + nats_error(s));
-    std::this_thread::sleep_for(connect_retry);
+    std::this_thread::sleep_for(nats_timings::reconnect_pause);
   }
 }
 
@@ -267,7 +265,7 @@ std::optional<fact> nats_store::fetch_one(std::uint64_t seq) const {
   get.Sequence = seq;
   jsOptions call;
   jsOptions_Init(&call);
-  call.Wait = std::min<std::int64_t>(2000, opts_.publish_timeout.count());
+  call.Wait = opts_.timings.request.count();
   natsMsg* msg = nullptr;
   // Any replica answers a direct get; one that lags may not have it yet: then the leader.
   natsStatus s = js_DirectGetMsg(&msg, js_, opts_.url.stream.c_str(), &call, &get);
@@ -295,10 +293,10 @@ std::vector<fact> nats_store::fetch_range(std::uint64_t first, std::uint64_t las
   sub_opts.Config.AckPolicy = js_AckNone;
   sub_opts.Config.MemoryStorage = true;
   sub_opts.Config.Replicas = 1;
-  sub_opts.Config.InactiveThreshold = 30LL * 1'000'000'000;
+  sub_opts.Config.InactiveThreshold = std::chrono::nanoseconds(opts_.timings.range_idle).count();
   jsOptions call;
   jsOptions_Init(&call);
-  call.Wait = opts_.publish_timeout.count();
+  call.Wait = opts_.timings.publish.count();
   natsSubscription* sub = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
   natsStatus s = js_PullSubscribe(&sub, js_, subject_.c_str(), nullptr, &call, &sub_opts, &code);
@@ -306,14 +304,15 @@ std::vector<fact> nats_store::fetch_range(std::uint64_t first, std::uint64_t las
     throw store_error("store " + describe() + ": reading facts " + std::to_string(first) + ".." +
                       std::to_string(last) + " failed: " + nats_error(s));
   std::vector<fact> out;
-  auto const deadline = clock::now() + opts_.publish_timeout;
+  auto const deadline = clock::now() + opts_.timings.publish;
   auto const wanted = last - first + 1;
   bool gap = false;
   while (!gap && out.size() < wanted && clock::now() < deadline) {
     jsFetchRequest request;
     jsFetchRequest_Init(&request);
     request.Batch = static_cast<int>(std::min<std::uint64_t>(wanted - out.size(), max_fetch_batch));
-    request.Expires = std::min<std::int64_t>(2000, millis_left(deadline)) * 1'000'000;
+    request.Expires =
+        std::chrono::nanoseconds(std::min(opts_.timings.request, millis_left(deadline))).count();
     natsMsgList list{};
     s = natsSubscription_FetchRequest(&list, sub, &request);
     for (int i = 0; i < list.Count; ++i) {
@@ -349,12 +348,11 @@ log_health nats_store::health() const {
   h.duplicate = duplicates_;
   h.timeout = timeouts_;
   h.no_quorum = no_quorum_;
-  auto const grace = std::max<clock::duration>(std::chrono::seconds(3), opts_.publish_timeout);
   std::lock_guard lock(health_mutex_);
   if (!connected_) {
     h.reachable = false;
     h.error = "not connected to NATS";
-  } else if (clock::now() - last_info_ok_ > grace) {
+  } else if (clock::now() - last_info_ok_ > opts_.timings.health_grace) {
     h.reachable = false;
     h.error = "the stream does not answer: " + last_error_;
   }
@@ -368,14 +366,14 @@ void nats_store::monitor() {
     poll_stream_info();
     check_follow_stall();
     lock.lock();
-    monitor_wake_.wait_for(lock, poll_interval, [this] { return stopping_; });
+    monitor_wake_.wait_for(lock, nats_timings::poll_interval, [this] { return stopping_; });
   }
 }
 
 void nats_store::poll_stream_info() {
   jsOptions call;
   jsOptions_Init(&call);
-  call.Wait = 2000;
+  call.Wait = opts_.timings.request.count();
   jsStreamInfo* info = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
   natsStatus const s = js_GetStreamInfo(&info, js_, opts_.url.stream.c_str(), &call, &code);

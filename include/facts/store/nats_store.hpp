@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "facts/store/fact_store.hpp"
+#include "facts/store/nats_timings.hpp"
 #include "facts/store/nats_url.hpp"
 
 namespace facts {
@@ -33,12 +34,11 @@ class nats_store final : public fact_store {
  public:
   struct options {
     nats_url url;
-    std::chrono::milliseconds connect_timeout{10'000};
-    std::chrono::milliseconds publish_timeout{5'000};
+    nats_timings timings;  ///< every wait on NATS, from --connect-timeout and --publish-timeout
     std::size_t window = 100'000;  ///< newest facts followed, kept for reads without a round trip
   };
 
-  /// Connects (waiting up to connect_timeout for NATS and JetStream), creates the stream when
+  /// Connects (waiting up to timings.connect for NATS and JetStream), creates the stream when
   /// missing. Throws store_error, with one line, when it cannot or the stream has another shape.
   explicit nats_store(options opts);
   ~nats_store() override;
@@ -52,7 +52,7 @@ class nats_store final : public fact_store {
   bool appends_async() const override { return true; }
   /// Queues `request` for the publisher thread, which publishes it at once with a Nats-Msg-Id
   /// (the Idempotency-Key, or a random one), sends it again with the same id when it times out,
-  /// and answers it as soon as its own ack is in, or at publish_timeout. Never blocks on NATS.
+  /// and answers it as soon as its own ack is in, or at timings.publish. Never blocks on NATS.
   void append_async(append_request request, append_callback answered) override;
   std::vector<fact> read_after(std::uint64_t after, std::size_t max) const override;
   std::vector<fact> read_latest(std::size_t max) const override;
