@@ -8,6 +8,7 @@
 #include <map>
 #include <random>
 
+#include "facts/store/nats_calls.hpp"
 #include "facts/store/nats_store.hpp"
 
 namespace facts {
@@ -136,7 +137,7 @@ void nats_store::publish_loop() {
 void nats_store::send(std::uint64_t id, publish_job& job) {
   // Not connected: nats.c would keep the message in its reconnect buffer and publish it after
   // we answered 503, so it is not handed over until the connection is back.
-  if (natsConnection_Status(conn_) != NATS_CONN_STATUS_CONNECTED) {
+  if (natsConnection_Status(connection_.conn()) != NATS_CONN_STATUS_CONNECTED) {
     job.last = {nullptr, false, 0, false, NATS_CONNECTION_DISCONNECTED, {}, "not connected"};
     job.send_at = clock::now() + nats_timings::retry_pause;
     return;
@@ -158,11 +159,7 @@ void nats_store::send(std::uint64_t id, publish_job& job) {
   jsPubOptions_Init(&pub);
   // Each attempt waits at most one request for its ack before nats.c reports a timeout, then
   // is sent again at once with the same message id; one that failed fast waits retry_pause.
-  pub.MaxWait = std::min<std::int64_t>(
-      opts_.timings.request.count(),
-      std::max<std::int64_t>(
-          1, std::chrono::duration_cast<std::chrono::milliseconds>(job.deadline - clock::now())
-                 .count()));
+  pub.MaxWait = std::min(opts_.timings.request, millis_left(job.deadline)).count();
   job.sent = job.msg;
   {
     // Registered before it is sent: its ack may come back before js_PublishMsgAsync returns.
@@ -170,7 +167,7 @@ void nats_store::send(std::uint64_t id, publish_job& job) {
     in_flight_[job.sent] = id;
   }
   ++job.attempts;
-  natsStatus const s = js_PublishMsgAsync(js_, &job.msg, &pub);
+  natsStatus const s = js_PublishMsgAsync(connection_.js(), &job.msg, &pub);
   if (s == NATS_OK) {
     job.in_flight = true;  // nats.c owns it until on_ack hands it back
     return;
