@@ -110,7 +110,7 @@ void nats_connection::ensure_stream(clock::time_point deadline) {
   for (;;) {
     auto call = js_call(std::min(timings_.connect_attempt, millis_left(deadline)));
     jsStreamInfo* info = nullptr;
-    jsErrCode code = static_cast<jsErrCode>(0);
+    jsErrCode code = no_js_error;
     natsStatus s = js_GetStreamInfo(&info, js_, url_.stream.c_str(), &call, &code);
     if (s != NATS_OK && code == JSStreamNotFoundErr) {
       s = js_AddStream(&info, js_, &wanted, &call, &code);

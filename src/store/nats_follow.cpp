@@ -63,7 +63,7 @@ void nats_store::subscribe_from(std::uint64_t first) {
   std::lock_guard lock(follow_mutex_);
   if (!on_stored_ || subscription_ != nullptr) return;
   natsSubscription* sub = nullptr;
-  jsErrCode code = static_cast<jsErrCode>(0);
+  jsErrCode code = no_js_error;
   natsStatus s = js_Subscribe(&sub, connection_.js(), subject_.c_str(), &on_message, this, &call,
                               &sub_opts, &code);
   if (s != NATS_OK) {

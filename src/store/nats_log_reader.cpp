@@ -32,7 +32,7 @@ std::optional<fact> nats_log_reader::get(std::uint64_t seq) const {
   // Any replica answers a direct get; one that lags may not have it yet: then the leader.
   natsStatus s = js_DirectGetMsg(&msg, connection_.js(), url_.stream.c_str(), &call, &get);
   if (s != NATS_OK) {
-    jsErrCode code = static_cast<jsErrCode>(0);
+    jsErrCode code = no_js_error;
     s = js_GetMsg(&msg, connection_.js(), url_.stream.c_str(), seq, &call, &code);
     if (s != NATS_OK) {
       if (code == JSNoMessageFoundErr) return std::nullopt;
@@ -56,7 +56,7 @@ std::vector<fact> nats_log_reader::range(std::uint64_t first, std::uint64_t last
   sub_opts.Config.InactiveThreshold = std::chrono::nanoseconds(timings_.range_idle).count();
   auto call = js_call(timings_.publish);
   natsSubscription* sub = nullptr;
-  jsErrCode code = static_cast<jsErrCode>(0);
+  jsErrCode code = no_js_error;
   natsStatus s =
       js_PullSubscribe(&sub, connection_.js(), subject_.c_str(), nullptr, &call, &sub_opts, &code);
   if (s != NATS_OK)

@@ -178,7 +178,7 @@ void nats_store::send(std::uint64_t id, publish_job& job) {
   }
   job.last = {nullptr, false, 0, false, s, {}, natsStatus_GetText(s)};
   job.send_at = clock::now() + nats_timings::retry_pause;
-  if (!retryable(s, {})) job.done = true;
+  if (!retryable(s, no_js_error)) job.done = true;
 }
 
 void nats_store::take_report(publish_job& job, ack_report report, clock::time_point now) {

@@ -133,7 +133,7 @@ void nats_store::monitor() {
 void nats_store::poll_stream_info() {
   auto call = js_call(opts_.timings.request);
   jsStreamInfo* info = nullptr;
-  jsErrCode code = static_cast<jsErrCode>(0);
+  jsErrCode code = no_js_error;
   natsStatus const s =
       js_GetStreamInfo(&info, connection_.js(), opts_.url.stream.c_str(), &call, &code);
   if (s == NATS_OK) {

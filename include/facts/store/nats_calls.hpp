@@ -13,6 +13,9 @@
 // What every part of the nats:// store needs around a call into nats.c.
 namespace facts {
 
+/// The jsErrCode nats.c leaves when JetStream gave none.
+inline constexpr jsErrCode no_js_error = static_cast<jsErrCode>(0);
+
 /// nats.c's last error on this thread, in one line, without its "(conn.c:2088): " position.
 std::string nats_error(natsStatus status);
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "facts/store/fact_store.hpp"
+#include "facts/store/nats_calls.hpp"
 #include "facts/store/nats_connection.hpp"
 #include "facts/store/nats_log_reader.hpp"
 #include "facts/store/nats_timings.hpp"
@@ -82,7 +83,7 @@ class nats_store final : public fact_store {
     std::uint64_t seq = 0;
     bool duplicate = false;
     natsStatus status = NATS_OK;
-    jsErrCode code = static_cast<jsErrCode>(0);
+    jsErrCode code = no_js_error;
     std::string text;
   };
 
