@@ -58,6 +58,8 @@ class nats_connection {
 
   nats_url url_;
   nats_timings timings_;
+  // Set by the constructor and let go by close(), on the owner's thread; read by any thread in
+  // between without a lock (nats.c's calls on them are thread-safe).
   natsOptions* nats_opts_ = nullptr;
   natsConnection* conn_ = nullptr;
   jsCtx* js_ = nullptr;
