@@ -4,6 +4,13 @@
 
 namespace facts {
 
+namespace {
+
+// Most facts follow() hands on at once while it catches up on what it missed.
+constexpr std::size_t catch_up_step = 10'000;
+
+}  // namespace
+
 std::vector<fact> fact_store::append(std::vector<std::string> const& jsons) {
   std::vector<append_request> requests;
   requests.reserve(jsons.size());
@@ -23,8 +30,8 @@ void fact_store::append_async(append_request request, append_callback answered) 
 
 void fact_store::follow(std::uint64_t after, follower on_stored) {
   // Whatever was stored after `after` before we were told (nothing, at startup) goes first.
-  for (auto missed = read_after(after, 10'000); !missed.empty();
-       missed = read_after(after, 10'000)) {
+  for (auto missed = read_after(after, catch_up_step); !missed.empty();
+       missed = read_after(after, catch_up_step)) {
     on_stored(missed);
     after = missed.back().seq;
   }

@@ -11,13 +11,14 @@ namespace facts {
 
 std::unique_ptr<fact_store> make_store(std::string const& url, store_settings const& settings) {
   if (url == "memory:") return std::make_unique<memory_store>();
-  if (url.starts_with("sqlite:") && url.size() > 7)
-    return std::make_unique<sqlite_store>(url.substr(7), settings.sync);
+  if (url.starts_with(sqlite_url_prefix) && url.size() > sqlite_url_prefix.size())
+    return std::make_unique<sqlite_store>(url.substr(sqlite_url_prefix.size()), settings.sync);
   if (url.starts_with("nats:")) {
     auto parsed = parse_nats_url(url);
     if (!parsed.url) throw std::invalid_argument("--store: " + parsed.error);
     return std::make_unique<nats_store>(nats_store::options{
-        std::move(*parsed.url), settings.connect_timeout, settings.publish_timeout});
+        std::move(*parsed.url),
+        nats_timings::from(settings.connect_timeout, settings.publish_timeout)});
   }
   throw std::invalid_argument("--store: '" + url +
                               "' is not a store URL (expected sqlite:PATH, memory: or nats://)");

@@ -2,6 +2,7 @@
 // checked seq by seq, and started again (with a new consumer) when it skips or stalls.
 #include <spdlog/spdlog.h>
 
+#include "facts/store/nats_calls.hpp"
 #include "facts/store/nats_store.hpp"
 
 namespace facts {
@@ -9,11 +10,6 @@ namespace facts {
 namespace {
 
 using clock = std::chrono::steady_clock;
-
-// Behind the log and nothing came for this long: the consumer is stuck (2.9.10 may place an R1
-// consumer on a dead peer), so a new one takes over. nats.c's own reset needs two missed 5 s
-// heartbeats; a POST waiting for its fact to come back cannot wait that long.
-constexpr auto stall_after = std::chrono::seconds(2);
 
 // Most facts handed on at once; a burst is otherwise handed on when nothing more is queued.
 constexpr std::size_t max_hand_on = 256;
@@ -62,16 +58,14 @@ void nats_store::subscribe_from(std::uint64_t first) {
   sub_opts.Ordered = true;
   sub_opts.Config.DeliverPolicy = js_DeliverByStartSequence;
   sub_opts.Config.OptStartSeq = first;
-  jsOptions call;
-  jsOptions_Init(&call);
-  call.Wait = 2000;
+  auto call = js_call(opts_.timings.request);
   // Held while the consumer is created, so its first messages wait until it is the current one.
   std::lock_guard lock(follow_mutex_);
   if (!on_stored_ || subscription_ != nullptr) return;
   natsSubscription* sub = nullptr;
-  jsErrCode code = static_cast<jsErrCode>(0);
-  natsStatus s =
-      js_Subscribe(&sub, js_, subject_.c_str(), &on_message, this, &call, &sub_opts, &code);
+  jsErrCode code = no_js_error;
+  natsStatus s = js_Subscribe(&sub, connection_.js(), subject_.c_str(), &on_message, this, &call,
+                              &sub_opts, &code);
   if (s != NATS_OK) {
     spdlog::warn("[nats] cannot follow {} from {} yet: {}", opts_.url.stream, first,
                  natsStatus_GetText(s));
@@ -100,13 +94,16 @@ void nats_store::check_follow_stall() {
     std::lock_guard lock(follow_mutex_);
     if (!on_stored_) return;
     auto const now = clock::now();
-    if (reconnected_.exchange(false)) resubscribe_ = true;
+    if (connection_.take_reconnected()) resubscribe_ = true;
     bool const behind = last_seq() > followed_;
     if (!behind && !resubscribe_ && subscription_ != nullptr) {
       last_progress_ = now;  // caught up: a stall is counted from the next fact on
       return;
     }
-    bool const stalled = behind && now - last_progress_ > stall_after;
+    // Behind the log and nothing came for stall_after: the consumer is stuck (2.9.10 may place
+    // an R1 consumer on a dead peer), so a new one takes over. nats.c's own reset needs two
+    // missed 5 s heartbeats; a POST waiting for its fact to come back cannot wait that long.
+    bool const stalled = behind && now - last_progress_ > opts_.timings.stall_after;
     if (subscription_ != nullptr && !resubscribe_ && !stalled) return;
     if (stalled && subscription_ != nullptr)
       spdlog::warn("[nats] following {} stalled at {} while the log has {}: new consumer",
@@ -129,9 +126,7 @@ void nats_store::on_message(natsConnection*, natsSubscription* sub, natsMsg* msg
   }
   auto const seq = meta->Sequence.Stream;
   jsMsgMetaData_Destroy(meta);
-  auto const* data = natsMsg_GetData(msg);
-  fact f{seq, std::string(data == nullptr ? "" : data,
-                          static_cast<std::size_t>(natsMsg_GetDataLength(msg)))};
+  auto f = fact_of(msg, seq);
   natsMsg_Destroy(msg);
   self->take_message(sub, std::move(f));
 }
@@ -151,14 +146,8 @@ void nats_store::take_message(natsSubscription* sub, fact f) {
   followed_ = f.seq;
   last_progress_ = clock::now();
   note_log_seq(f.seq);
-  {
-    // In the window before any stream has it: a client's GET /facts/<id> after its 201 finds it.
-    std::lock_guard window_lock(window_mutex_);
-    if (!window_.empty() && window_.back().seq + 1 != f.seq) window_.clear();
-    window_.push_back(f);
-    while (window_.size() > opts_.window)
-      window_.pop_front();
-  }
+  // In the window before any stream has it: a client's GET /facts/<id> after its 201 finds it.
+  recent_.push(f);
   batch_.push_back(std::move(f));
   int queued = 0;
   natsSubscription_GetPending(sub, &queued, nullptr);

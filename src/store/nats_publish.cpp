@@ -8,6 +8,7 @@
 #include <map>
 #include <random>
 
+#include "facts/store/nats_calls.hpp"
 #include "facts/store/nats_store.hpp"
 
 namespace facts {
@@ -15,12 +16,6 @@ namespace facts {
 namespace {
 
 using clock = std::chrono::steady_clock;
-
-// A publish that fails fast (no responders: no stream leader right now) is sent again after
-// this; one that waited for its ack the whole attempt is sent again at once.
-constexpr auto retry_pause = std::chrono::milliseconds(100);
-// Each attempt waits at most this long for its ack before nats.c reports a timeout.
-constexpr auto attempt_timeout = std::chrono::milliseconds(2000);
 
 // 128 random bits for a fact without an Idempotency-Key: still one Nats-Msg-Id across our own
 // retries, so a publish that timed out but was stored is not stored twice.
@@ -43,7 +38,7 @@ bool is_timeout(natsStatus status) {
 struct nats_store::publish_job {
   append_request request;
   append_callback answered;
-  clock::time_point deadline;  // publish_timeout after it came in
+  clock::time_point deadline;  // timings.publish after it came in
   natsMsg* msg = nullptr;      // ours while not in flight
   natsMsg* sent = nullptr;     // the message nats.c has while in flight (its key in in_flight_)
   bool in_flight = false;
@@ -107,7 +102,7 @@ void nats_store::publish_loop() {
       auto& job = jobs[next_id++];
       job.request = std::move(request);
       job.answered = std::move(answered);
-      job.deadline = now + opts_.publish_timeout;
+      job.deadline = now + opts_.timings.publish;
       job.send_at = now;
     }
     for (auto& [id, report] : reports) {
@@ -142,9 +137,9 @@ void nats_store::publish_loop() {
 void nats_store::send(std::uint64_t id, publish_job& job) {
   // Not connected: nats.c would keep the message in its reconnect buffer and publish it after
   // we answered 503, so it is not handed over until the connection is back.
-  if (natsConnection_Status(conn_) != NATS_CONN_STATUS_CONNECTED) {
+  if (natsConnection_Status(connection_.conn()) != NATS_CONN_STATUS_CONNECTED) {
     job.last = {nullptr, false, 0, false, NATS_CONNECTION_DISCONNECTED, {}, "not connected"};
-    job.send_at = clock::now() + retry_pause;
+    job.send_at = clock::now() + nats_timings::retry_pause;
     return;
   }
   if (job.msg == nullptr) {  // first attempt
@@ -162,11 +157,9 @@ void nats_store::send(std::uint64_t id, publish_job& job) {
   }
   jsPubOptions pub;
   jsPubOptions_Init(&pub);
-  pub.MaxWait = std::min<std::int64_t>(
-      attempt_timeout.count(),
-      std::max<std::int64_t>(
-          1, std::chrono::duration_cast<std::chrono::milliseconds>(job.deadline - clock::now())
-                 .count()));
+  // Each attempt waits at most one request for its ack before nats.c reports a timeout, then
+  // is sent again at once with the same message id; one that failed fast waits retry_pause.
+  pub.MaxWait = std::min(opts_.timings.request, millis_left(job.deadline)).count();
   job.sent = job.msg;
   {
     // Registered before it is sent: its ack may come back before js_PublishMsgAsync returns.
@@ -174,7 +167,7 @@ void nats_store::send(std::uint64_t id, publish_job& job) {
     in_flight_[job.sent] = id;
   }
   ++job.attempts;
-  natsStatus const s = js_PublishMsgAsync(js_, &job.msg, &pub);
+  natsStatus const s = js_PublishMsgAsync(connection_.js(), &job.msg, &pub);
   if (s == NATS_OK) {
     job.in_flight = true;  // nats.c owns it until on_ack hands it back
     return;
@@ -184,8 +177,8 @@ void nats_store::send(std::uint64_t id, publish_job& job) {
     in_flight_.erase(job.sent);
   }
   job.last = {nullptr, false, 0, false, s, {}, natsStatus_GetText(s)};
-  job.send_at = clock::now() + retry_pause;
-  if (!retryable(s, {})) job.done = true;
+  job.send_at = clock::now() + nats_timings::retry_pause;
+  if (!retryable(s, no_js_error)) job.done = true;
 }
 
 void nats_store::take_report(publish_job& job, ack_report report, clock::time_point now) {
@@ -200,7 +193,7 @@ void nats_store::take_report(publish_job& job, ack_report report, clock::time_po
     job.done = true;
   } else {
     // A timeout already waited; no responders (no leader) answers at once: pause a little.
-    job.send_at = is_timeout(job.last.status) ? now : now + retry_pause;
+    job.send_at = is_timeout(job.last.status) ? now : now + nats_timings::retry_pause;
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <vector>
 
 namespace facts {
@@ -16,7 +17,7 @@ void fill_stream_config(jsStreamConfig& cfg, nats_url const& url, char const** s
   cfg.Retention = js_LimitsPolicy;
   cfg.DenyDelete = true;
   cfg.DenyPurge = true;
-  cfg.Duplicates = nats_duplicate_window_ns;
+  cfg.Duplicates = std::chrono::nanoseconds(nats_duplicate_window).count();
   cfg.AllowDirect = true;
 }
 
@@ -32,9 +33,12 @@ std::string stream_shape_difference(jsStreamConfig const& have, nats_url const& 
   if (have.Retention != js_LimitsPolicy) differences.push_back("retention is not limits");
   if (!have.DenyDelete) differences.push_back("deletes are allowed");
   if (!have.DenyPurge) differences.push_back("purges are allowed");
-  if (have.Duplicates != nats_duplicate_window_ns)
+  if (auto const window = std::chrono::nanoseconds(have.Duplicates);
+      window != nats_duplicate_window)
     differences.push_back(
-        fmt::format("the duplicate window is {} s, not 86400 s", have.Duplicates / 1'000'000'000));
+        fmt::format("the duplicate window is {} s, not {} s",
+                    std::chrono::duration_cast<std::chrono::seconds>(window).count(),
+                    nats_duplicate_window.count()));
   if (have.MaxMsgs > 0 || have.MaxBytes > 0 || have.MaxAge > 0 || have.MaxMsgsPerSubject > 0)
     differences.push_back("it has limits (max msgs, bytes, age or per subject)");
   if (!have.AllowDirect) differences.push_back("direct get is off");

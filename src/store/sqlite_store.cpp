@@ -1,46 +1,35 @@
 #include "facts/store/sqlite_store.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
-#include <fcntl.h>
-#include <spdlog/spdlog.h>
-#include <sqlite3.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <functional>
+#include <cstdint>
+
+#include "facts/store/append_plan.hpp"
+#include "facts/store/sqlite_checkpointer.hpp"
+#include "facts/store/sqlite_errors.hpp"
+#include "facts/store/sqlite_key_table.hpp"
+#include "facts/store/sqlite_readers.hpp"
+#include "facts/store/sqlite_schema.hpp"
+#include "facts/store/sqlite_statement_use.hpp"
 
 namespace facts {
 
 namespace {
 
-// "fact" in ASCII: marks a file as ours in the SQLite header, so we never adopt another file.
-constexpr int application_id = 0x66616374;
-constexpr int schema_version = 1;
 // How long a connection waits for another of ours (opening, the WAL index) before failing.
 constexpr int busy_timeout_ms = 5000;
-constexpr char const* locked_message =
-    "database is locked by another process (is another factsd running on it?)";
+// Read connections: reads by several threads at once (catch-up pages, replays) each get one.
+constexpr int reader_connections = 4;
 
-// Called by SQLite after each commit on the writer's connection with the WAL's size in pages.
-int on_wal_commit(void* wake, sqlite3*, char const*, int pages) {
-  if (pages >= facts::sqlite_store::checkpoint_after_pages)
-    (*static_cast<std::function<void()>*>(wake))();
-  return SQLITE_OK;
-}
-
-// A batch's transaction on prepared BEGIN and COMMIT (SQLite::Transaction parses both each
-// time, a few hundred instructions per batch): rolled back unless committed.
+/** Represents a batch's transaction on prepared BEGIN and COMMIT (SQLite::Transaction parses
+ * both each time, a few hundred instructions per batch): rolled back unless committed. */
 class batch_transaction {
  public:
   batch_transaction(SQLite::Database& db, SQLite::Statement& begin, SQLite::Statement& commit)
       : db_(db), commit_(commit) {
-    begin.reset();
-    begin.exec();
+    statement_use use(begin);
+    use->exec();
   }
   batch_transaction(batch_transaction const&) = delete;
   batch_transaction& operator=(batch_transaction const&) = delete;
@@ -53,8 +42,8 @@ class batch_transaction {
     }
   }
   void commit() {
-    commit_.reset();
-    commit_.exec();
+    statement_use use(commit_);
+    use->exec();
     committed_ = true;
   }
 
@@ -64,120 +53,27 @@ class batch_transaction {
   bool committed_ = false;
 };
 
-[[noreturn]] void fail(std::string const& path, std::string const& why) {
-  throw store_error("store sqlite:" + path + ": " + why);
-}
-
-std::string explain(SQLite::Exception const& e) {
-  switch (e.getErrorCode()) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return "database is locked by another process (is another factsd running on it?)";
-    case SQLITE_NOTADB:
-      return "file is not a SQLite database";
-    case SQLITE_CORRUPT:
-      return "database is corrupt: " + std::string(e.what());
-    case SQLITE_READONLY:
-    case SQLITE_CANTOPEN:
-    case SQLITE_PERM:
-      return "cannot open for writing: " + std::string(e.what());
-    default:
-      return e.what();
-  }
-}
-
 }  // namespace
 
-sqlite_store::sqlite_store(std::string path, sync_mode sync) : path_(std::move(path)), sync_(sync) {
+sqlite_store::sqlite_store(std::string path, sync_mode sync)
+    : path_(std::move(path)), sync_(sync), file_(path_) {
+  // On a throw, the members opened so far close in the order their declarations give.
   try {
-    open_checked();
+    open();
   } catch (SQLite::Exception const& e) {
-    close_after_failure();
-    fail(path_, explain(e));
-  } catch (...) {
-    close_after_failure();
-    throw;
+    throw sqlite_failure(path_, explain_sqlite_failure(e));
   }
-  checkpointer_ = std::thread([this] { run_checkpoints(); });
 }
 
-void sqlite_store::close_after_failure() {
-  readers_.clear();
-  checkpoint_db_.reset();
-  for (auto& insert : insert_facts_)
-    insert.reset();
-  insert_key_.reset();
-  begin_.reset();
-  commit_.reset();
-  db_.reset();
-  if (file_fd_ >= 0) ::close(file_fd_);
-  file_fd_ = -1;
-}
+sqlite_store::~sqlite_store() = default;
 
-sqlite_store::~sqlite_store() {
-  {
-    std::lock_guard lock(checkpoint_mutex_);
-    stopping_ = true;
-  }
-  checkpoint_wake_.notify_one();
-  if (checkpointer_.joinable()) checkpointer_.join();
-  checkpoint_db_.reset();
-  readers_.clear();
-  for (auto& insert : insert_facts_)  // a connection with live statements does not close
-    insert.reset();
-  insert_key_.reset();
-  begin_.reset();
-  commit_.reset();
-  db_.reset();  // the last connection: SQLite checkpoints and removes the WAL
-  // Only now: closing any descriptor of the file drops this process's POSIX locks on it,
-  // SQLite's included, so ours goes after every connection.
-  if (file_fd_ >= 0) ::close(file_fd_);
-}
-
-void sqlite_store::open_checked() {
-  namespace fs = std::filesystem;
-  auto const dir = fs::absolute(path_).parent_path();
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) fail(path_, "folder " + dir.string() + " does not exist");
-  // WAL mode writes files beside the database, so the folder itself must be writable.
-  if (::access(dir.c_str(), W_OK | X_OK) != 0)
-    fail(path_, "folder " + dir.string() + " is not writable");
-
-  // Held for our whole life: a second factsd on the same file fails at once instead of
-  // interleaving sequence numbers with us. An flock() of our own rather than SQLite's exclusive
-  // locking mode, which would also shut out our own read connections.
-  file_fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (file_fd_ < 0) fail(path_, std::string("cannot open for writing: ") + std::strerror(errno));
-  if (::flock(file_fd_, LOCK_EX | LOCK_NB) != 0) fail(path_, locked_message);
-  struct stat st {};
-  if (::fstat(file_fd_, &st) != 0) fail(path_, std::string("cannot stat: ") + std::strerror(errno));
-  file_dev_ = st.st_dev;
-  file_ino_ = st.st_ino;
-
+void sqlite_store::open() {
   // NOMUTEX: each connection is used by one thread at a time (the writer's under mutex_, a
   // reader while taken, the checkpointer's by its thread), so SQLite's lock around every call
   // on it (two per bind, per step) only cost time.
   db_ = std::make_unique<SQLite::Database>(
-      path_, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX);
-  db_->setBusyTimeout(busy_timeout_ms);
-  // Read-only checks first, so a file that is not ours is never written to.
-  auto const id = db_->execAndGet("PRAGMA application_id").getInt();
-  auto const version = db_->execAndGet("PRAGMA user_version").getInt();
-  auto const tables = db_->execAndGet("SELECT count(*) FROM sqlite_master").getInt();
-  bool const fresh = id == 0 && version == 0 && tables == 0;
-  if (!fresh && id != application_id) fail(path_, "file is not a factsd database");
-  if (!fresh && version != schema_version)
-    fail(path_, "schema version " + std::to_string(version) + " is not " +
-                    std::to_string(schema_version) + " (written by another factsd version?)");
-  if (!fresh) {
-    auto check = db_->execAndGet("PRAGMA quick_check").getString();
-    if (check != "ok") {
-      // SQLite lists the damage over many lines; the daemon reports in one.
-      std::replace(check.begin(), check.end(), '\n', ' ');
-      if (check.size() > 200) check = check.substr(0, 200) + "...";
-      fail(path_, "database is corrupt (" + check + ")");
-    }
-  }
+      path_, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX, busy_timeout_ms);
+  bool const fresh = check_schema(*db_, path_);
   // Take the write lock now: this is where another process holding the file shows up.
   db_->exec("BEGIN IMMEDIATE; COMMIT");
   db_->exec("PRAGMA journal_mode = WAL");
@@ -187,70 +83,28 @@ void sqlite_store::open_checked() {
   // the size of the largest batch ever committed until exit.
   db_->exec("PRAGMA journal_size_limit = " + std::to_string(wal_size_limit));
   db_->exec("PRAGMA wal_autocheckpoint = 0");
-  wake_checkpointer_ = [this] {
-    {
-      std::lock_guard lock(checkpoint_mutex_);
-      checkpoint_wanted_ = true;
-    }
-    checkpoint_wake_.notify_one();
-  };
-  sqlite3_wal_hook(db_->getHandle(), on_wal_commit, &wake_checkpointer_);
-  if (fresh) create_schema();
+  if (fresh) create_schema(*db_);
 
   SQLite::Statement stats(*db_, "SELECT coalesce(max(seq), 0), count(*) FROM facts");
   stats.executeStep();
   last_seq_ = static_cast<std::uint64_t>(stats.getColumn(0).getInt64());
   count_ = static_cast<std::uint64_t>(stats.getColumn(1).getInt64());
-  load_keys();
+  key_table_ = std::make_unique<sqlite_key_table>(*db_);
+  key_table_->load_into(keys_, unix_now());
   begin_ = std::make_unique<SQLite::Statement>(*db_, "BEGIN");
   commit_ = std::make_unique<SQLite::Statement>(*db_, "COMMIT");
-  insert_key_ = std::make_unique<SQLite::Statement>(
-      *db_, "INSERT OR REPLACE INTO idempotency_keys (key, seq, created) VALUES (?, ?, ?)");
-  checkpoint_db_ =
-      std::make_unique<SQLite::Database>(path_, SQLite::OPEN_READWRITE | SQLite::OPEN_NOMUTEX);
-  checkpoint_db_->setBusyTimeout(busy_timeout_ms);
-  // Opened now, while the path is surely ours; each keeps reading this file even if the path
-  // is later deleted or replaced.
-  for (int i = 0; i < reader_connections; ++i) {
-    readers_.push_back(
-        std::make_unique<SQLite::Database>(path_, SQLite::OPEN_READONLY | SQLite::OPEN_NOMUTEX));
-    readers_.back()->setBusyTimeout(busy_timeout_ms);
-  }
+  read_json_ = std::make_unique<SQLite::Statement>(*db_, "SELECT json FROM facts WHERE seq = ?");
+  // Opened now, while the path is surely ours.
+  readers_ = std::make_unique<sqlite_readers>(path_, reader_connections, busy_timeout_ms);
+  checkpointer_ = std::make_unique<sqlite_checkpointer>(path_, busy_timeout_ms, mutex_);
+  checkpointer_->watch(*db_);
 }
 
-void sqlite_store::create_schema() {
-  SQLite::Transaction tx(*db_);
-  db_->exec(
-      "CREATE TABLE facts ("
-      "  seq INTEGER PRIMARY KEY,"
-      "  json TEXT NOT NULL,"
-      "  created INTEGER NOT NULL);"
-      "CREATE TABLE idempotency_keys ("
-      "  key TEXT PRIMARY KEY,"
-      "  seq INTEGER NOT NULL REFERENCES facts(seq),"
-      "  created INTEGER NOT NULL);"
-      "CREATE INDEX idempotency_keys_created ON idempotency_keys(created);");
-  db_->exec("PRAGMA application_id = " + std::to_string(application_id));
-  db_->exec("PRAGMA user_version = " + std::to_string(schema_version));
-  tx.commit();
-}
-
-void sqlite_store::load_keys() {
-  auto const now = unix_now();
-  SQLite::Statement query(*db_,
-                          "SELECT k.key, k.seq, f.json, k.created FROM idempotency_keys k "
-                          "JOIN facts f ON f.seq = k.seq WHERE k.created >= ? "
-                          "ORDER BY k.created, k.seq");
-  query.bind(1, static_cast<std::int64_t>(now - idempotency_window_seconds));
-  while (query.executeStep()) {
-    // Only the hash of each body is kept; the body is read again if a replay needs it.
-    auto const body = query.getColumn(2);
-    keys_.remember(query.getColumn(0).getString(),
-                   {static_cast<std::uint64_t>(query.getColumn(1).getInt64()),
-                    body_hash({static_cast<char const*>(body.getBlob()),
-                               static_cast<std::size_t>(body.getBytes())}),
-                    query.getColumn(3).getInt64()});
-  }
+std::optional<std::string> sqlite_store::read_json(std::uint64_t seq) {
+  statement_use query(*read_json_);
+  query->bind(1, static_cast<std::int64_t>(seq));
+  if (!query->executeStep()) return std::nullopt;
+  return query->getColumn(0).getString();
 }
 
 SQLite::Statement& sqlite_store::insert_facts_statement(std::size_t rows) {
@@ -269,61 +123,40 @@ SQLite::Statement& sqlite_store::insert_facts_statement(std::size_t rows) {
 
 std::vector<append_result> sqlite_store::append(std::vector<append_request> const& requests) {
   std::unique_lock lock(mutex_);
-  check_identity();
+  if (auto why = file_.problem(); !why.empty()) throw sqlite_failure(path_, why);
   auto const now = unix_now();
   auto plan = plan_append(requests, keys_, last_seq_, now,
-                          [this](std::uint64_t seq) -> std::optional<std::string> {
-                            SQLite::Statement query(*db_, "SELECT json FROM facts WHERE seq = ?");
-                            query.bind(1, static_cast<std::int64_t>(seq));
-                            if (!query.executeStep()) return std::nullopt;
-                            return query.getColumn(0).getString();
-                          });
+                          [this](std::uint64_t seq) { return read_json(seq); });
   if (plan.created.empty()) return std::move(plan.results);
   try {
     batch_transaction tx(*db_, *begin_, *commit_);
-    auto& insert_key = *insert_key_;
-    insert_key.reset();  // a batch that failed half-way left it mid-step
     for (std::size_t done = 0; done < plan.created.size();) {
       auto const rows = std::min(max_rows_per_insert, plan.created.size() - done);
-      auto& insert = insert_facts_statement(rows);
-      insert.reset();
-      insert.bind(1, now);
-      for (std::size_t r = 0; r < rows; ++r)
-        insert.bindNoCopy(static_cast<int>(r) + 2,
-                          plan.results[plan.created[done + r]].stored.json);
-      insert.exec();
-      insert.reset();
+      {
+        statement_use insert(insert_facts_statement(rows));
+        insert->bind(1, now);
+        for (std::size_t r = 0; r < rows; ++r)
+          insert->bindNoCopy(static_cast<int>(r) + 2,
+                             plan.results[plan.created[done + r]].stored.json);
+        insert->exec();
+      }
       done += rows;
       auto const planned = plan.results[plan.created[done - 1]].stored.seq;
       if (auto const given = db_->getLastInsertRowid(); given != static_cast<std::int64_t>(planned))
-        throw store_error("store sqlite:" + path_ + ": append failed: SQLite gave seq " +
-                          std::to_string(given) + ", not " + std::to_string(planned));
+        throw sqlite_failure(path_, "append failed: SQLite gave seq " + std::to_string(given) +
+                                        ", not " + std::to_string(planned));
     }
     bool keyed = false;
     for (auto const i : plan.created) {
       if (requests[i].idempotency_key.empty()) continue;
       keyed = true;
-      insert_key.bindNoCopy(1, requests[i].idempotency_key);
-      insert_key.bind(2, static_cast<std::int64_t>(plan.results[i].stored.seq));
-      insert_key.bind(3, now);
-      insert_key.exec();
-      insert_key.reset();
+      key_table_->insert(requests[i].idempotency_key, plan.results[i].stored.seq, now);
     }
-    if (keyed) {
-      // Keys expire after a day, and only the newest ones are kept. Both deletes walk only the
-      // rows they remove: one by the `created` index, one by rowid, which grows with each insert.
-      SQLite::Statement expire_old(*db_, "DELETE FROM idempotency_keys WHERE created < ?");
-      expire_old.bind(1, now - idempotency_window_seconds);
-      expire_old.exec();
-      SQLite::Statement expire_many(*db_,
-                                    "DELETE FROM idempotency_keys WHERE rowid <= "
-                                    "(SELECT max(rowid) FROM idempotency_keys) - ?");
-      expire_many.bind(1, static_cast<std::int64_t>(idempotency_max_keys));
-      expire_many.exec();
-    }
+    // Keys expire after a day, and only the newest ones are kept.
+    if (keyed) key_table_->expire(now);
     tx.commit();
   } catch (SQLite::Exception const& e) {
-    throw store_error("store sqlite:" + path_ + ": append failed: " + e.what());
+    throw sqlite_failure(path_, std::string("append failed: ") + e.what());
   }
   last_seq_ = plan.results[plan.created.back()].stored.seq;
   count_ += plan.created.size();
@@ -333,25 +166,13 @@ std::vector<append_result> sqlite_store::append(std::vector<append_request> cons
 }
 
 std::vector<fact> sqlite_store::read_after(std::uint64_t after, std::size_t max) const {
-  std::vector<fact> out;
   // Seqs are stored as SQLite's signed 64-bit integers; none can lie beyond INT64_MAX.
-  if (max == 0 || after >= static_cast<std::uint64_t>(INT64_MAX)) return out;
-  auto reader = take_reader();
+  if (max == 0 || after >= static_cast<std::uint64_t>(INT64_MAX)) return {};
   try {
-    SQLite::Statement query(*reader,
-                            "SELECT seq, json FROM facts WHERE seq > ? ORDER BY seq LIMIT ?");
-    query.bind(1, static_cast<std::int64_t>(after));
-    query.bind(2, static_cast<std::int64_t>(std::min<std::size_t>(max, INT64_MAX)));
-    while (query.executeStep())
-      out.push_back({static_cast<std::uint64_t>(query.getColumn(0).getInt64()),
-                     query.getColumn(1).getString()});
+    return readers_->read_after(after, max);
   } catch (SQLite::Exception const& e) {
-    return_reader(std::move(reader));
-    throw store_error("store sqlite:" + path_ + ": read failed: " + e.what());
+    throw sqlite_failure(path_, std::string("read failed: ") + e.what());
   }
-  // The statement is gone, and with it the read transaction: the connection is idle again.
-  return_reader(std::move(reader));
-  return out;
 }
 
 std::vector<fact> sqlite_store::read_latest(std::size_t max) const {
@@ -369,80 +190,12 @@ std::uint64_t sqlite_store::count() const {
   return count_;
 }
 
-std::unique_ptr<SQLite::Database> sqlite_store::take_reader() const {
-  std::unique_lock lock(readers_mutex_);
-  // All busy: wait for one (a read takes milliseconds), rather than open another by path, which
-  // might open another file if ours was replaced.
-  reader_returned_.wait(lock, [this] { return !readers_.empty(); });
-  auto reader = std::move(readers_.back());
-  readers_.pop_back();
-  return reader;
-}
-
-void sqlite_store::return_reader(std::unique_ptr<SQLite::Database> reader) const {
-  {
-    std::lock_guard lock(readers_mutex_);
-    readers_.push_back(std::move(reader));
-  }
-  reader_returned_.notify_one();
-}
-
-void sqlite_store::run_checkpoints() {
-  for (;;) {
-    {
-      std::unique_lock lock(checkpoint_mutex_);
-      checkpoint_wake_.wait(lock, [this] { return stopping_ || checkpoint_wanted_; });
-      if (stopping_) return;
-      checkpoint_wanted_ = false;
-    }
-    // PASSIVE: copies what no reader still needs and never blocks the writer. Only a
-    // transaction that begins once everything is copied starts the WAL over (and cuts it to
-    // wal_size_limit). Under steady load the writer begins its next batch before any
-    // checkpoint ends, so the WAL would grow on: each commit extending the file (an inode
-    // write in its fsync) and waking another checkpoint (two more fsyncs). So a second pass,
-    // copying the few frames committed during the first, runs with appends held off: the
-    // next batch starts the WAL over.
-    try {
-      checkpoint_wal();
-      std::lock_guard hold_appends(mutex_);
-      checkpoint_wal();
-    } catch (SQLite::Exception const& e) {
-      spdlog::warn("[store] WAL checkpoint of {} failed: {}", path_, e.what());
-    }
-  }
-}
-
-void sqlite_store::checkpoint_wal() {
-  // As a statement, not sqlite3_wal_checkpoint_v2(): a connection that has read nothing yet
-  // has not opened the WAL, and the call would do nothing at all.
-  checkpoint_db_->execAndGet("PRAGMA wal_checkpoint(PASSIVE)");
-}
-
 std::string sqlite_store::problem() const {
-  if (lost_) return "the database file " + path_ + " was deleted or replaced while in use";
-  struct stat by_fd {};
-  struct stat by_path {};
-  bool const ours = ::fstat(file_fd_, &by_fd) == 0 && by_fd.st_nlink > 0 &&
-                    ::stat(path_.c_str(), &by_path) == 0 && by_path.st_dev == file_dev_ &&
-                    by_path.st_ino == file_ino_;
-  if (ours) return {};
-  // Facts committed from now on would go to a file no one will open again, and the next start
-  // would begin at id 1: refuse them, and say so once.
-  if (!lost_.exchange(true))
-    spdlog::error(
-        "[store] the database file {} was deleted or replaced while in use: "
-        "refusing new facts; restart factsd once the file is back",
-        path_);
-  return "the database file " + path_ + " was deleted or replaced while in use";
-}
-
-void sqlite_store::check_identity() const {
-  // Two system calls per commit, next to an fsync: cheap enough to do every time.
-  if (auto why = problem(); !why.empty()) throw store_error("store sqlite:" + path_ + ": " + why);
+  return file_.problem();
 }
 
 std::string sqlite_store::describe() const {
-  return std::string("sqlite:") + path_ +
+  return std::string(sqlite_url_prefix) + path_ +
          (sync_ == sync_mode::full ? " (sync full)" : " (sync normal)");
 }
 

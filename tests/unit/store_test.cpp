@@ -404,3 +404,22 @@ TEST_CASE("an idempotency key with a colliding hash but another body is a confli
   CHECK(plan.results[0].what == facts::append_result::outcome::conflict);
   CHECK(plan.created.empty());
 }
+
+TEST_CASE("the store's kept statements hold no read transaction once a read or a replay ends") {
+  // Statements are prepared once and reused; one stepped and not reset keeps its connection's
+  // read transaction open, and then no checkpoint can start the WAL over. TRUNCATE waits for
+  // every reader of the WAL: with no busy timeout it says at once whether one is left.
+  sqlite_fixture f;
+  f.store.append(requests{{R"({"a":1})", "k"}, {R"({"b":2})", ""}});
+  CHECK(seqs_of(f.store.read_after(0, 10)) == seqs{1, 2});
+  CHECK(seqs_of(f.store.read_after(0, 1)) == seqs{1});
+  CHECK(seqs_of(f.store.read_latest(1)) == seqs{2});
+  // The replay reads the stored fact by its seq and takes only the one row.
+  CHECK(f.store.append(requests{{R"({"a":1})", "k"}})[0].what ==
+        facts::append_result::outcome::replayed);
+  SQLite::Database other((f.folder.path() / "facts.db").string(), SQLite::OPEN_READWRITE);
+  SQLite::Statement checkpoint(other, "PRAGMA wal_checkpoint(TRUNCATE)");
+  REQUIRE(checkpoint.executeStep());
+  CHECK(checkpoint.getColumn(0).getInt() == 0);  // not busy: no reader held the WAL
+  CHECK(f.store.read_after(0, 10).size() == 2);
+}

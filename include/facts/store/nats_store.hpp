@@ -6,7 +6,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -15,7 +14,12 @@
 #include <vector>
 
 #include "facts/store/fact_store.hpp"
+#include "facts/store/nats_calls.hpp"
+#include "facts/store/nats_connection.hpp"
+#include "facts/store/nats_log_reader.hpp"
+#include "facts/store/nats_timings.hpp"
 #include "facts/store/nats_url.hpp"
+#include "facts/store/recent_facts.hpp"
 
 namespace facts {
 
@@ -27,18 +31,19 @@ namespace facts {
  * thread waiting for it (our publisher thread) or hand facts to the follower. The one
  * blocking thing a callback does is the follower itself (the broadcaster's publish, which only
  * posts). Reads beyond the in-memory window of the newest facts ask JetStream, on the caller's
- * thread.
+ * thread. The connection (nats_connection), those reads (nats_log_reader) and the window
+ * (recent_facts) have rooms of their own; the store's own files are this one (reads, health),
+ * nats_publish.cpp and nats_follow.cpp.
  */
 class nats_store final : public fact_store {
  public:
   struct options {
     nats_url url;
-    std::chrono::milliseconds connect_timeout{10'000};
-    std::chrono::milliseconds publish_timeout{5'000};
+    nats_timings timings;  ///< every wait on NATS, from --connect-timeout and --publish-timeout
     std::size_t window = 100'000;  ///< newest facts followed, kept for reads without a round trip
   };
 
-  /// Connects (waiting up to connect_timeout for NATS and JetStream), creates the stream when
+  /// Connects (waiting up to timings.connect for NATS and JetStream), creates the stream when
   /// missing. Throws store_error, with one line, when it cannot or the stream has another shape.
   explicit nats_store(options opts);
   ~nats_store() override;
@@ -52,7 +57,7 @@ class nats_store final : public fact_store {
   bool appends_async() const override { return true; }
   /// Queues `request` for the publisher thread, which publishes it at once with a Nats-Msg-Id
   /// (the Idempotency-Key, or a random one), sends it again with the same id when it times out,
-  /// and answers it as soon as its own ack is in, or at publish_timeout. Never blocks on NATS.
+  /// and answers it as soon as its own ack is in, or at timings.publish. Never blocks on NATS.
   void append_async(append_request request, append_callback answered) override;
   std::vector<fact> read_after(std::uint64_t after, std::size_t max) const override;
   std::vector<fact> read_latest(std::size_t max) const override;
@@ -78,26 +83,15 @@ class nats_store final : public fact_store {
     std::uint64_t seq = 0;
     bool duplicate = false;
     natsStatus status = NATS_OK;
-    jsErrCode code = static_cast<jsErrCode>(0);
+    jsErrCode code = no_js_error;
     std::string text;
   };
 
-  // nats_store.cpp: connection, stream, reads, health.
-  void connect(std::chrono::steady_clock::time_point deadline);
-  void ensure_stream(std::chrono::steady_clock::time_point deadline);
-  std::vector<fact> fetch_range(std::uint64_t first, std::uint64_t last) const;
-  std::vector<fact> window_after(std::uint64_t after, std::size_t max) const;
-  std::optional<fact> fetch_one(std::uint64_t seq) const;
+  // nats_store.cpp: reads, health.
   std::optional<fact> find_fact(std::uint64_t seq) const;  ///< the window, else JetStream
   void note_log_seq(std::uint64_t seq);
   void monitor();
   void poll_stream_info();
-  void close_connection();
-  static void on_closed(natsConnection* nc, void* closure);
-  static void on_disconnected(natsConnection* nc, void* closure);
-  static void on_reconnected(natsConnection* nc, void* closure);
-  static void on_async_error(natsConnection* nc, natsSubscription* sub, natsStatus err,
-                             void* closure);
 
   // nats_publish.cpp: the publisher thread and nats.c's ack handler.
   void publish_loop();
@@ -117,19 +111,12 @@ class nats_store final : public fact_store {
 
   options opts_;
   std::string subject_;
-  natsOptions* nats_opts_ = nullptr;
-  natsConnection* conn_ = nullptr;
-  jsCtx* js_ = nullptr;
-
+  // Closed by the destructor's body, while everything nats.c's threads may still reach through
+  // it (the ack handler's and the subscriptions' state below) is there.
+  nats_connection connection_;
+  nats_log_reader log_;          // reads of what recent_ does not hold
+  mutable recent_facts recent_;  // the newest facts followed; read_latest() seeds it at startup
   std::atomic<std::uint64_t> log_last_seq_{0};
-  std::atomic<bool> connected_{false};
-  std::atomic<bool> reconnected_{false};  // the follower starts a fresh consumer
-  std::atomic<bool> closing_{false};      // we close the connection: not worth a warning
-  // nats.c calls the connection's callbacks from its own thread, after Close returns; the
-  // closed callback comes last, and we wait for it before going away.
-  std::mutex closed_mutex_;
-  std::condition_variable closed_wake_;
-  bool closed_ = false;
 
   // Publishing: append_async() queues, nats.c's reply thread reports, the publisher thread
   // sends and answers.
@@ -151,10 +138,6 @@ class nats_store final : public fact_store {
   std::chrono::steady_clock::time_point last_progress_;
   std::condition_variable subscriptions_done_;
   int subscriptions_live_ = 0;  // subscriptions whose delivery thread may still call us
-
-  // The newest facts followed (or read at startup), consecutive, for reads without NATS.
-  mutable std::mutex window_mutex_;
-  mutable std::deque<fact> window_;  // read_latest() seeds it at startup
 
   // Health: the monitor polls stream info.
   mutable std::mutex health_mutex_;  // guards the two below

@@ -2,15 +2,17 @@
 
 #include <nats/nats.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
+#include "facts/store/fact_store.hpp"
 #include "facts/store/nats_url.hpp"
 
 namespace facts {
 
-/// How long JetStream remembers a Nats-Msg-Id (our Idempotency-Key): the 24 hours keys live.
-inline constexpr std::int64_t nats_duplicate_window_ns = 24LL * 60 * 60 * 1'000'000'000;
+/// How long JetStream remembers a Nats-Msg-Id (our Idempotency-Key): as long as keys live.
+inline constexpr std::chrono::seconds nats_duplicate_window{idempotency_window_seconds};
 
 /**
  * Represents the one JetStream stream shape factsd runs on: one subject, file storage, the URL's

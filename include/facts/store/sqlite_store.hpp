@@ -2,18 +2,17 @@
 
 #include <array>
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
-#include <thread>
+#include <string_view>
 #include <vector>
 
-#include "facts/store/append_plan.hpp"
 #include "facts/store/fact_store.hpp"
 #include "facts/store/idempotency_keys.hpp"
+#include "facts/store/sqlite_file_lock.hpp"
 #include "facts/store/sync_mode.hpp"
 
 namespace SQLite {
@@ -23,18 +22,22 @@ class Statement;
 
 namespace facts {
 
+class sqlite_checkpointer;
+class sqlite_key_table;
+class sqlite_readers;
+
+/// How a SQLite store's URL begins (`sqlite:PATH`), and how it names itself.
+inline constexpr std::string_view sqlite_url_prefix = "sqlite:";
+
 /**
  * Represents the durable store: one SQLite file in WAL mode, held exclusively by this process.
  * Each append() is one transaction, so a batch of facts costs one sync. Reads use connections
- * of their own, so they never wait behind a commit's fsync; the WAL is checkpointed by a thread
- * of its own, off the commit path, and kept to wal_size_limit.
+ * of their own (sqlite_readers), so they never wait behind a commit's fsync; the WAL is
+ * checkpointed by a thread of its own (sqlite_checkpointer), off the commit path, and kept to
+ * wal_size_limit.
  */
 class sqlite_store final : public fact_store {
  public:
-  /// Pages in the WAL after a commit beyond which the checkpoint thread is woken: about
-  /// SQLite's own default. Each checkpoint ends by holding appends off for two fsyncs, so not
-  /// much more often than this.
-  static constexpr int checkpoint_after_pages = 1024;
   /// Size the WAL file is cut back to once checkpointed (PRAGMA journal_size_limit): after a
   /// burst it holds at most this on disk. While a commit runs, the WAL also holds that batch.
   static constexpr std::int64_t wal_size_limit = 8 * 1024 * 1024;
@@ -55,31 +58,24 @@ class sqlite_store final : public fact_store {
   std::string problem() const override;
 
  private:
-  void open_checked();
-  void close_after_failure();
-  void create_schema();
-  void load_keys();
-  void check_identity() const;
-  std::unique_ptr<SQLite::Database> take_reader() const;
-  void return_reader(std::unique_ptr<SQLite::Database> reader) const;
-  void run_checkpoints();
-  /// One PASSIVE checkpoint on the checkpoint connection.
-  void checkpoint_wal();
+  void open();
+  /// The JSON of the stored fact `seq`, for a replay; on the writer's connection.
+  std::optional<std::string> read_json(std::uint64_t seq);
   /// The INSERT of `rows` facts (1 to max_rows_per_insert), prepared on first use.
   SQLite::Statement& insert_facts_statement(std::size_t rows);
 
+  // Members are destroyed bottom up, and the order matters: the checkpoint thread (which takes
+  // mutex_) and every other connection before the writer's, whose close checkpoints and removes
+  // the WAL; each statement before its connection, which does not close with live statements;
+  // the file lock after every connection.
   std::string path_;
   sync_mode sync_;
-  // Our own descriptor of the database file, for its whole life: flock()ed, so a second factsd
-  // is refused, and fstat()ed against the path, so a file deleted or replaced under us is seen.
-  int file_fd_ = -1;
-  std::uint64_t file_dev_ = 0;
-  std::uint64_t file_ino_ = 0;
-  mutable std::atomic<bool> lost_{false};  // the file was deleted or replaced: refuse appends
+  sqlite_file_lock file_;
 
-  // Guards the writer's connection and keys_: one writer at a time. The checkpoint thread also
-  // holds it for a checkpoint's last pass, so that no commit comes in between.
-  mutable std::mutex mutex_;
+  // Guards the writer's connection, its statements and keys_: one writer at a time. The
+  // checkpoint thread also holds it for a checkpoint's last pass, so that no commit comes in
+  // between.
+  std::mutex mutex_;
   std::unique_ptr<SQLite::Database> db_;
   // Prepared once, not per batch: preparing them cost about a microsecond per fact. A batch's
   // facts go in max_rows_per_insert at a time: a statement per row cost as much again in
@@ -87,30 +83,17 @@ class sqlite_store final : public fact_store {
   // when first needed.
   static constexpr std::size_t max_rows_per_insert = 32;
   std::array<std::unique_ptr<SQLite::Statement>, max_rows_per_insert + 1> insert_facts_;
-  std::unique_ptr<SQLite::Statement> insert_key_;
   std::unique_ptr<SQLite::Statement> begin_;
   std::unique_ptr<SQLite::Statement> commit_;
+  std::unique_ptr<SQLite::Statement> read_json_;
+  std::unique_ptr<sqlite_key_table> key_table_;
+  idempotency_keys keys_;  // the table's live rows (seq and body hash), for lookups
   // Written under mutex_, read without it: /status must not wait for a commit's fsync.
   std::atomic<std::uint64_t> last_seq_{0};
   std::atomic<std::uint64_t> count_{0};
-  idempotency_keys keys_;  // the table's live rows (seq and body hash), for lookups
 
-  // Read connections, the idle ones: a WAL reader sees the last commit and never takes the
-  // writer's lock, so reads go on while a commit waits for its fsync.
-  static constexpr int reader_connections = 4;
-  mutable std::mutex readers_mutex_;  // guards readers_
-  mutable std::condition_variable reader_returned_;
-  mutable std::vector<std::unique_ptr<SQLite::Database>> readers_;
-
-  // The checkpoint thread, woken by the writer's WAL hook when the WAL grows past
-  // checkpoint_after_pages: checkpoints run on its own connection, never in a commit.
-  std::mutex checkpoint_mutex_;  // guards the two flags below
-  std::condition_variable checkpoint_wake_;
-  bool checkpoint_wanted_ = false;
-  bool stopping_ = false;
-  std::function<void()> wake_checkpointer_;  // given to the writer's WAL hook
-  std::unique_ptr<SQLite::Database> checkpoint_db_;
-  std::thread checkpointer_;
+  std::unique_ptr<sqlite_readers> readers_;
+  std::unique_ptr<sqlite_checkpointer> checkpointer_;
 };
 
 }  // namespace facts

@@ -1,0 +1,78 @@
+#pragma once
+
+#include <nats/nats.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include "facts/store/nats_timings.hpp"
+#include "facts/store/nats_url.hpp"
+
+namespace facts {
+
+/**
+ * Represents the nats:// store's connection to NATS and its JetStream context, set up for a
+ * shared log: connected within --connect-timeout, reconnecting forever after, the stream made
+ * sure of, and closed only once nats.c says it is done with the connection. nats.c calls the
+ * connection's callbacks on its own threads; they only set the flags below and log.
+ */
+class nats_connection {
+ public:
+  /// Connects, opens JetStream with `on_ack` (called with `ack_closure`) as the handler of every
+  /// asynchronous publish's ack, and makes sure the stream exists in the shape factsd runs on,
+  /// creating it when missing; all within timings.connect. Throws store_error, with one line,
+  /// when it cannot or the stream has another shape.
+  nats_connection(nats_url url, nats_timings const& timings, jsPubAckHandler on_ack,
+                  void* ack_closure);
+  ~nats_connection();
+
+  nats_connection(nats_connection const&) = delete;
+  nats_connection& operator=(nats_connection const&) = delete;
+
+  natsConnection* conn() const { return conn_; }
+  jsCtx* js() const { return js_; }
+  /// The stream's last seq when it was made sure of, at startup.
+  std::uint64_t last_seq_at_start() const { return last_seq_at_start_; }
+  bool connected() const { return connected_; }
+  /// True once after each reconnect: nats.c restarts an ordered consumer itself, but a server
+  /// that has just come back may not take it yet, and its next try waits for missed heartbeats.
+  bool take_reconnected() { return reconnected_.exchange(false); }
+
+  /// Closes the connection and waits (up to timings.shutdown_wait) for nats.c's last callback
+  /// on it. Whatever was still to call the owner's callbacks must be done by now.
+  void close();
+
+ private:
+  void connect(std::chrono::steady_clock::time_point deadline, jsPubAckHandler on_ack,
+               void* ack_closure);
+  void ensure_stream(std::chrono::steady_clock::time_point deadline);
+  static void on_closed(natsConnection* nc, void* closure);
+  static void on_disconnected(natsConnection* nc, void* closure);
+  static void on_reconnected(natsConnection* nc, void* closure);
+  static void on_async_error(natsConnection* nc, natsSubscription* sub, natsStatus err,
+                             void* closure);
+
+  nats_url url_;
+  nats_timings timings_;
+  // Set by the constructor and let go by close(), on the owner's thread; read by any thread in
+  // between without a lock (nats.c's calls on them are thread-safe).
+  natsOptions* nats_opts_ = nullptr;
+  natsConnection* conn_ = nullptr;
+  jsCtx* js_ = nullptr;
+  std::uint64_t last_seq_at_start_ = 0;
+
+  std::atomic<bool> connected_{false};
+  std::atomic<bool> reconnected_{false};
+  std::atomic<bool> closing_{false};  // we close the connection: not worth a warning
+  // nats.c calls the connection's callbacks from its own thread, after Close returns; the
+  // closed callback comes last, and we wait for it before going away.
+  std::mutex closed_mutex_;  // guards closed_
+  std::condition_variable closed_wake_;
+  bool closed_ = false;
+};
+
+}  // namespace facts

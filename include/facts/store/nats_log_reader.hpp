@@ -1,0 +1,40 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "facts/fact.hpp"
+#include "facts/store/nats_connection.hpp"
+#include "facts/store/nats_timings.hpp"
+#include "facts/store/nats_url.hpp"
+
+namespace facts {
+
+/**
+ * Represents reads of stored facts straight from the JetStream stream, on the caller's thread,
+ * for what the store does not keep among its recent facts: one fact by a direct get, a range
+ * through a short-lived pull consumer (2.9 has no batch get). Each read is bounded by
+ * --publish-timeout (see nats_timings). Safe to use from several threads, as nats.c's calls are.
+ */
+class nats_log_reader {
+ public:
+  /// Reads through `connection`, which must outlive this.
+  nats_log_reader(nats_connection const& connection, nats_url url, nats_timings const& timings);
+
+  /// The fact `seq`, or nothing when the stream has none. Throws store_error.
+  std::optional<fact> get(std::uint64_t seq) const;
+
+  /// The facts `first` to `last`, in order: fewer when the time runs out or the stream skips a
+  /// seq (logged). Throws store_error when none could be read.
+  std::vector<fact> range(std::uint64_t first, std::uint64_t last) const;
+
+ private:
+  nats_connection const& connection_;
+  nats_url url_;
+  std::string subject_;
+  nats_timings timings_;
+};
+
+}  // namespace facts

@@ -1,0 +1,22 @@
+#pragma once
+
+#include <string>
+
+namespace SQLite {
+class Database;
+}  // namespace SQLite
+
+namespace facts {
+
+/**
+ * Checks, reading only, that the file open on `db` is a factsd database of this schema version,
+ * not damaged, or an empty file: a file that is not ours is never written to. Returns true for an
+ * empty file (create_schema() next). Throws store_error naming `path` when the file is not ours,
+ * of another version or corrupt.
+ */
+bool check_schema(SQLite::Database& db, std::string const& path);
+
+/// Creates the tables of an empty file and marks it as ours, in one transaction.
+void create_schema(SQLite::Database& db);
+
+}  // namespace facts
