@@ -67,8 +67,8 @@ server::server(config cfg)
   std::vector<http::io_lane> lanes;
   for (unsigned i = 0; i < std::max(1u, cfg_.threads); ++i) {
     auto& worker = *workers_.emplace_back(std::make_unique<io_worker>());
-    worker.streams =
-        std::make_shared<http::stream_group>(worker.ioc, *hub_, *reader_, cfg_.limits, stats_);
+    worker.streams = std::make_shared<http::stream_group>(worker.ioc, *hub_, *reader_, cfg_.limits,
+                                                          stats_, cfg_.heartbeat);
     hub_->attach(worker.streams);
     worker.posts = std::make_unique<http::post_batch>(worker.ioc, *commits_);
     lanes.push_back({worker.ioc, *worker.streams, *worker.posts});
@@ -135,8 +135,8 @@ std::string server::cors_note() const {
 }
 
 void server::schedule_heartbeat() {
-  // One timer for every stream: each stream decides for itself whether it was idle.
-  heartbeat_timer_->expires_after(cfg_.heartbeat);
+  // One timer for every stream: each stream decides for itself how long it has been silent.
+  heartbeat_timer_->expires_after(heartbeat_tick(cfg_.heartbeat));
   heartbeat_timer_->async_wait([this](boost::system::error_code ec) {
     if (ec) return;
     hub_->heartbeat();

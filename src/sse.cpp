@@ -60,6 +60,10 @@ std::chrono::milliseconds jittered_retry(std::chrono::milliseconds least,
   return least + std::chrono::milliseconds(pick(random));
 }
 
+std::chrono::milliseconds heartbeat_tick(std::chrono::milliseconds period) {
+  return period / 4;
+}
+
 std::string make_heartbeat() {
   return ": heartbeat\n\n";
 }

@@ -39,4 +39,10 @@ std::chrono::milliseconds jittered_retry(std::chrono::milliseconds least,
 /** A comment line that keeps idle connections alive through proxies. */
 std::string make_heartbeat();
 
+/// How often the heartbeat tick runs for a `--heartbeat` period: a quarter of it. A tick sends
+/// the comment to every stream whose last byte left three quarters of a period ago or more, so
+/// no stream is silent for longer than the period (plus the tick's own lateness), whatever it
+/// was sent before.
+std::chrono::milliseconds heartbeat_tick(std::chrono::milliseconds period);
+
 }  // namespace facts

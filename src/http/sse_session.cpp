@@ -46,6 +46,7 @@ sse_session::~sse_session() {
 void sse_session::start(frame head, joined_stream const& joined, std::uint64_t position) {
   if (spdlog::should_log(spdlog::level::debug)) spdlog::debug("[sse {}] open", peer());
   joined_ = true;
+  last_byte_ = std::chrono::steady_clock::now();  // the head goes out now, or the socket is full
   out_.move_to(position);
   out_.push_own(head, head->size());
   if (joined.snapshot) out_.push_own(joined.snapshot, joined.snapshot->size());
@@ -175,11 +176,10 @@ void sse_session::flush(metrics::write_tally& tally) {
 
 void sse_session::consume(std::size_t bytes, metrics::write_tally& tally) {
   tally.bytes_written(bytes);
-  // The heartbeat's own bytes are not activity: were they, the tick after a heartbeat would
-  // find the stream busy, and an idle stream would get one every second period.
-  auto const heartbeat_part = std::min(bytes, heartbeat_unsent_);
-  heartbeat_unsent_ -= heartbeat_part;
-  if (bytes > heartbeat_part) idle_since_tick_ = false;
+  // Any byte counts, a heartbeat's too: the client (and every proxy on the way) saw the
+  // connection alive then.
+  auto const now = std::chrono::steady_clock::now();
+  last_byte_ = now;
   stalled_since_ = {};
   auto const& log = group_.log();
   auto const from = out_.position();
@@ -188,7 +188,6 @@ void sse_session::consume(std::size_t bytes, metrics::write_tally& tally) {
   auto const& entries = log.entries();
   auto i = log.index_at(from);
   if (i < entries.size() && entries[i].end() <= out_.position()) {
-    auto const now = std::chrono::steady_clock::now();
     for (; i < entries.size() && entries[i].end() <= out_.position(); ++i)
       tally.frame_written(entries[i].meta.events, entries[i].meta.published, now);
   }
@@ -214,14 +213,12 @@ void sse_session::on_writable(beast::error_code ec) {
   group_.flush_one(*this);
 }
 
-void sse_session::tick(frame const& f) {
-  if (closed_ || closing_) return;
-  bool const idle = idle_since_tick_ && !blocked_ && owes_nothing();
-  idle_since_tick_ = true;
-  if (!idle) return;
+void sse_session::tick(frame const& f, std::chrono::steady_clock::time_point silent_since) {
+  // A stream that owes bytes is writing or waiting for room: a heartbeat would only queue
+  // behind them, and a full socket has the stall check.
+  if (closed_ || closing_ || blocked_ || !owes_nothing() || last_byte_ > silent_since) return;
   // Owing nothing, the heartbeat is the first of the bytes the next writes take.
   out_.push_own(f, f->size());
-  heartbeat_unsent_ = f->size();
 }
 
 void sse_session::finish(frame last) {

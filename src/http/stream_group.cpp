@@ -21,8 +21,14 @@ constexpr std::size_t pass_slice = 64;
 }  // namespace
 
 stream_group::stream_group(net::io_context& ioc, broadcaster& hub, catch_up_reader& reader,
-                           limits const& lim, metrics& stats)
-    : ioc_(ioc), hub_(hub), reader_(reader), limits_(lim), stats_(stats), stall_timer_(ioc) {}
+                           limits const& lim, metrics& stats, std::chrono::milliseconds heartbeat)
+    : ioc_(ioc),
+      hub_(hub),
+      reader_(reader),
+      limits_(lim),
+      stats_(stats),
+      heartbeat_(heartbeat),
+      stall_timer_(ioc) {}
 
 stream_group::~stream_group() = default;
 
@@ -177,9 +183,12 @@ void stream_group::forget(sse_session& stream) {
 }
 
 void stream_group::on_tick(frame f) {
+  // Silent since then or longer: by the next tick it would pass the period.
+  auto const silent_since =
+      std::chrono::steady_clock::now() - (heartbeat_ - heartbeat_tick(heartbeat_));
   for (std::size_t i = 0; i < streams_.size(); ++i) {
     if (auto* const stream = streams_[i].get()) {
-      stream->tick(f);
+      stream->tick(f, silent_since);
       stream->flush(tally_);
     }
   }

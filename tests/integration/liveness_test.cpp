@@ -10,8 +10,10 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "facts/config.hpp"
 #include "facts/sse.hpp"
 #include "support/http_client.hpp"
 #include "support/metrics.hpp"
@@ -81,6 +83,87 @@ TEST_CASE("liveness: an idle stream gets a heartbeat every --heartbeat seconds",
   // One a second: 5 in the 5 s from the first (one every other second would be 3).
   CHECK(in_window >= 4);
   CHECK(std::all_of(gaps.begin(), gaps.end(), [](double g) { return g >= 0.5; }));
+}
+
+TEST_CASE(
+    "liveness: with the default --heartbeat no stream is silent for more than 15 s, whether it "
+    "is new or was just sent an event",
+    "[liveness][heartbeat]") {
+  // The default period, not a short one: a stream that just got bytes must not wait for a
+  // second tick (up to 30 s, past a proxy's common 30 s idle timeout).
+  facts::config const defaults;
+  REQUIRE(defaults.heartbeat == 15s);
+  test_server srv([&](facts::config& cfg) { cfg.heartbeat = defaults.heartbeat; });
+  auto const port = srv.port();
+  using clock = std::chrono::steady_clock;
+  // The promise is the period plus a stated slack (README: a second at most, for the tick's own
+  // lateness on a busy machine). A tick sends to a stream silent for 3/4 of the period: the
+  // heartbeats of a silent stream come no closer together than that.
+  constexpr auto most_silence = 15s + 1s;
+  constexpr auto least_gap = 11s;
+
+  raw_socket evented(port);
+  open_stream(evented);
+  REQUIRE(post_fact(port, one_fact("the last event for a while")).result() ==
+          boost::beast::http::status::created);
+  REQUIRE(evented.read_until([](std::string const& got) {
+    return got.find("id: 1\ndata: ") != std::string::npos;
+  }) == raw_socket::io::ok);
+  raw_socket fresh(port);
+  REQUIRE(fresh.send_all(events_request()) == raw_socket::io::ok);
+  REQUIRE(fresh.read_until([](std::string const& got) {
+    return got.find("id: 1\ndata: [") != std::string::npos;
+  }) == raw_socket::io::ok);
+
+  // Every arrival of bytes on each stream from now on (the event and the snapshot were the last
+  // before), for 34 s: two periods and a bit.
+  auto const start = clock::now();
+  auto const until = start + 34s;
+  auto const heartbeat = facts::make_heartbeat();
+  auto watch = [&heartbeat, until](raw_socket& s, std::vector<clock::time_point>& arrivals) {
+    auto scanned = s.received().size();
+    return s.read_until(
+        [&](std::string const& got) {
+          // Taken per whole heartbeat, so that one split over two reads is one arrival.
+          for (auto at = got.find(heartbeat, scanned); at != std::string::npos;
+               at = got.find(heartbeat, scanned)) {
+            arrivals.push_back(clock::now());
+            scanned = at + heartbeat.size();
+          }
+          return clock::now() >= until;
+        },
+        40s);
+  };
+  auto const evented_before = evented.received().size();
+  auto const fresh_before = fresh.received().size();
+  std::vector<clock::time_point> evented_arrivals{start};
+  std::vector<clock::time_point> fresh_arrivals{start};
+  raw_socket::io evented_io = raw_socket::io::timeout;
+  std::thread other([&] { evented_io = watch(evented, evented_arrivals); });
+  auto const fresh_io = watch(fresh, fresh_arrivals);
+  other.join();
+  REQUIRE(evented_io == raw_socket::io::ok);
+  REQUIRE(fresh_io == raw_socket::io::ok);
+
+  auto const check = [&](char const* which, std::vector<clock::time_point> arrivals,
+                         std::size_t bytes) {
+    arrivals.push_back(until);  // the silence after the last arrival counts too
+    std::vector<double> gaps;
+    for (std::size_t i = 1; i < arrivals.size(); ++i)
+      gaps.push_back(std::chrono::duration<double>(arrivals[i] - arrivals[i - 1]).count());
+    INFO(which << " stream, seconds between arrivals: " << ::Catch::Detail::stringify(gaps));
+    CHECK(std::all_of(gaps.begin(), gaps.end(), [&](double g) {
+      return g <= std::chrono::duration<double>(most_silence).count();
+    }));
+    // Heartbeats only (nothing else was published), two at least in 34 s, none too soon.
+    auto const heartbeats = arrivals.size() - 2;  // less the start and the end
+    CHECK(heartbeats >= 2);
+    CHECK(bytes == heartbeats * heartbeat.size());
+    for (std::size_t i = 1; i + 1 < gaps.size(); ++i)
+      CHECK(gaps[i] >= std::chrono::duration<double>(least_gap).count());
+  };
+  check("evented", evented_arrivals, evented.received().size() - evented_before);
+  check("fresh", fresh_arrivals, fresh.received().size() - fresh_before);
 }
 
 TEST_CASE(

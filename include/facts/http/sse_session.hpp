@@ -46,12 +46,13 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   /// Sends `last` (a response head and a retry:) and closes: a stream the hub refused.
   void refuse(frame last);
 
-  /// Writes what it owes without blocking; after a heartbeat tick, an idle stream first queues
-  /// `heartbeat`. A stream whose socket is full only checks its backlog against the bound.
+  /// Writes what it owes without blocking. A stream whose socket is full only checks its
+  /// backlog against the bound.
   void flush(metrics::write_tally& tally);
 
-  /// The heartbeat tick: an idle stream owes `f`.
-  void tick(frame const& f);
+  /// The heartbeat tick: a stream that owes nothing and whose last byte left at or before
+  /// `silent_since` owes `f`.
+  void tick(frame const& f, std::chrono::steady_clock::time_point silent_since);
 
   /// The server stops: send what is owed, then `last`, then close.
   void finish(frame last);
@@ -86,16 +87,15 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   // The peer, for logs: formatted only when a line is written (per stream, inet_ntop and its
   // strings were a tenth of the instructions of connecting a stream).
   tcp::endpoint remote_;
-  stream_bytes out_;                  // what it owes, in the order it goes out
-  std::size_t heartbeat_unsent_ = 0;  // bytes of a queued heartbeat not yet written
-  std::size_t client_bytes_ = 0;      // bytes the client sent after its request, dropped
+  stream_bytes out_;              // what it owes, in the order it goes out
+  std::size_t client_bytes_ = 0;  // bytes the client sent after its request, dropped
   std::chrono::steady_clock::time_point stalled_since_;  // the socket's last progress
-  bool joined_ = false;          // counted by the hub: reads the log, leaves once
-  bool blocked_ = false;         // the socket is full: waiting for room
-  bool idle_since_tick_ = true;  // nothing written since the last heartbeat tick
-  bool lagging_ = false;         // counted in metrics' lagging gauge
-  bool watched_ = false;         // in the group's list for the stall check
-  bool closing_ = false;         // close once everything owed is written
+  std::chrono::steady_clock::time_point last_byte_;      // when a write last took bytes
+  bool joined_ = false;   // counted by the hub: reads the log, leaves once
+  bool blocked_ = false;  // the socket is full: waiting for room
+  bool lagging_ = false;  // counted in metrics' lagging gauge
+  bool watched_ = false;  // in the group's list for the stall check
+  bool closing_ = false;  // close once everything owed is written
   bool closed_ = false;
   // History: the snapshot and the catch-up, sent before any of the log. While it is owed the
   // stream holds the log at its position (the frames above catch_up_until_), at most

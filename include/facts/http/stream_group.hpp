@@ -32,8 +32,10 @@ class sse_session;
  */
 class stream_group : public subscriber, public std::enable_shared_from_this<stream_group> {
  public:
+  /// `heartbeat`: no stream is silent longer than this (--heartbeat); the server ticks every
+  /// heartbeat_tick() of it.
   stream_group(net::io_context& ioc, broadcaster& hub, catch_up_reader& reader, limits const& lim,
-               metrics& stats);
+               metrics& stats, std::chrono::milliseconds heartbeat = std::chrono::seconds(15));
   ~stream_group() override;
 
   stream_group(stream_group const&) = delete;
@@ -82,6 +84,7 @@ class stream_group : public subscriber, public std::enable_shared_from_this<stre
   catch_up_reader& reader_;
   limits const& limits_;
   metrics& stats_;
+  std::chrono::milliseconds heartbeat_;
 
   // Streams listed in streams_ plus those between hub_.join() and their listing. Written on the
   // group's thread, read by deliver(): see there why a frame may be dropped when it is zero.
