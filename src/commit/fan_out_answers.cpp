@@ -47,6 +47,26 @@ void fan_out_answers::refuse(committer::completion& done) {
   answered();
 }
 
+void fan_out_answers::append_and_settle(fact_store& store,
+                                        std::vector<committer::submission>& batch) {
+  auto const asked = clock::now();
+  std::vector<append_request> requests;
+  requests.reserve(batch.size());
+  for (auto& s : batch)
+    requests.push_back(std::move(s.request));
+  std::vector<append_result> results;
+  try {
+    results = store.append(requests);
+  } catch (std::exception const& e) {
+    spdlog::error("[commit] storing {} facts failed: {}", batch.size(), e.what());
+    for (auto& s : batch)
+      refuse(s.done);
+    return;
+  }
+  for (std::size_t i = 0; i < batch.size(); ++i)
+    settle(std::move(results[i]), std::move(batch[i].done), asked);
+}
+
 void fan_out_answers::answered() {
   if (owed_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   // Under the lock: a wait_settled() that saw a count above 0 is asleep by now, not about to be.

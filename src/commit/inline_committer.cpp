@@ -1,7 +1,5 @@
 #include "facts/commit/inline_committer.hpp"
 
-#include <spdlog/spdlog.h>
-
 namespace facts {
 
 inline_committer::inline_committer(fact_store& store, broadcaster& hub,
@@ -21,24 +19,8 @@ void inline_committer::submit_all(std::vector<submission> batch) {
     return;
   }
   answers_.owe(batch.size());
-  auto const asked = std::chrono::steady_clock::now();
-  std::vector<append_request> requests;
-  requests.reserve(batch.size());
-  for (auto& s : batch)
-    requests.push_back(std::move(s.request));
-  std::vector<append_result> results;
-  try {
-    results = store_.append(requests);
-  } catch (std::exception const& e) {
-    commit_lock.unlock();
-    spdlog::error("[commit] storing {} facts failed: {}", batch.size(), e.what());
-    for (auto& s : batch)
-      answers_.refuse(s.done);
-    return;
-  }
-  // Answered under the lock, as the batch's seqs were given: answers leave in commit order.
-  for (std::size_t i = 0; i < batch.size(); ++i)
-    answers_.settle(std::move(results[i]), std::move(batch[i].done), asked);
+  // Under the lock, as the batch's seqs are given: answers leave in commit order.
+  answers_.append_and_settle(store_, batch);
 }
 
 bool inline_committer::stop(std::chrono::steady_clock::time_point deadline) {

@@ -65,28 +65,9 @@ void thread_committer::run() {
       }
       batch.swap(queue_);
     }
-    commit(batch);
+    answers_.append_and_settle(store_, batch);
     batch.clear();
   }
-}
-
-void thread_committer::commit(std::vector<submission>& batch) {
-  auto const asked = std::chrono::steady_clock::now();
-  std::vector<append_request> requests;
-  requests.reserve(batch.size());
-  for (auto& s : batch)
-    requests.push_back(std::move(s.request));
-  std::vector<append_result> results;
-  try {
-    results = store_.append(requests);
-  } catch (std::exception const& e) {
-    spdlog::error("[commit] storing {} facts failed: {}", batch.size(), e.what());
-    for (auto& s : batch)
-      answers_.refuse(s.done);
-    return;
-  }
-  for (std::size_t i = 0; i < batch.size(); ++i)
-    answers_.settle(std::move(results[i]), std::move(batch[i].done), asked);
 }
 
 }  // namespace facts

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 #include "facts/commit/committer.hpp"
 
@@ -37,6 +38,10 @@ class fan_out_answers {
 
   /// Answers one owed fact that was not stored.
   void refuse(committer::completion& done);
+
+  /// A local store's commit: appends the owed `batch` to `store` as one unit (one transaction,
+  /// one sync), then settles each, or refuses all when the store failed (nothing stored).
+  void append_and_settle(fact_store& store, std::vector<committer::submission>& batch);
 
   /// Waits until nothing is owed; false when something still is at `deadline`.
   bool wait_settled(clock::time_point deadline);

@@ -25,7 +25,6 @@ class thread_committer final : public committer {
 
  private:
   void run();
-  void commit(std::vector<submission>& batch);
 
   fact_store& store_;
   fan_out_answers answers_;
