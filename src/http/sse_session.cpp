@@ -138,14 +138,12 @@ void sse_session::flush(metrics::write_tally& tally) {
     std::array<iovec, max_buffers> iov;  // only the first `count` are filled and read
     std::size_t count = 0;
     std::size_t total = 0;
-    out_.for_each(
-        log, reads_log(),
-        [&](stream_bytes::part, std::string const& bytes, std::size_t from, std::size_t to) {
-          iov[count].iov_base = const_cast<char*>(bytes.data() + from);
-          iov[count].iov_len = to - from;
-          total += iov[count].iov_len;
-          return ++count < max_buffers;
-        });
+    out_.for_each(log, reads_log(), [&](stream_bytes::part, char const* data, std::size_t size) {
+      iov[count].iov_base = const_cast<char*>(data);
+      iov[count].iov_len = size;
+      total += iov[count].iov_len;
+      return ++count < max_buffers;
+    });
     if (count == 0) break;
 
     // One buffer, the usual case for a stream that keeps up, needs no iovec copied in.

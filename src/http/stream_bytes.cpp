@@ -7,12 +7,13 @@ std::size_t stream_bytes::take(std::size_t bytes, frame_log const& log, bool rea
   std::size_t logged = 0;
   std::size_t last = 0;
   auto left = bytes;
-  for_each(log, reads_log, [&](part which, std::string const&, std::size_t from, std::size_t to) {
-    auto const n = std::min(left, to - from);
+  auto count = [&](part which, char const*, std::size_t size) {
+    auto const n = std::min(left, size);
     (which == part::own ? own : which == part::log ? logged : last) += n;
     left -= n;
     return left > 0;
-  });
+  };
+  walk<true>(log, reads_log, count);
   while (own > 0) {
     auto const rest = own_.front().size - own_sent_;
     if (own < rest) {

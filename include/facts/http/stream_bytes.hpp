@@ -42,21 +42,11 @@ class stream_bytes {
   std::uint64_t position() const { return position_; }
   void move_to(std::uint64_t position) { position_ = position; }
 
-  /// Visits the runs owed, in order, while `visit(part, bytes, from, to)` returns true; the
-  /// log's only when `reads_log`, and the last frame only after all of the log.
+  /// Visits the runs owed, in order, while `visit(part, data, size)` returns true; the log's
+  /// only when `reads_log`, and the last frame only after all of the log.
   template <class Visit>
   void for_each(frame_log const& log, bool reads_log, Visit&& visit) const {
-    for (std::size_t i = 0; i < own_.size(); ++i)
-      if (!visit(part::own, *own_[i].bytes, i == 0 ? own_sent_ : 0, own_[i].size)) return;
-    if (reads_log) {
-      auto const& entries = log.entries();
-      for (auto i = log.index_at(position_); i < entries.size(); ++i) {
-        auto const& e = entries[i];
-        auto const from = static_cast<std::size_t>(std::max(position_, e.offset) - e.offset);
-        if (!visit(part::log, *e.bytes, from, e.bytes->size())) return;
-      }
-    }
-    if (last_owed()) visit(part::last, *last_, last_sent_, last_->size());
+    walk<false>(log, reads_log, visit);
   }
 
   /// Counts off `bytes` that a write took, along the same walk. Returns how many of them were
@@ -64,6 +54,30 @@ class stream_bytes {
   std::size_t take(std::size_t bytes, frame_log const& log, bool reads_log);
 
  private:
+  /// The one statement of the order. With `log_as_one_run`, the log from the position to its
+  /// end is visited as one run with no data (counting needs only its length).
+  template <bool log_as_one_run, class Visit>
+  void walk(frame_log const& log, bool reads_log, Visit& visit) const {
+    for (std::size_t i = 0; i < own_.size(); ++i) {
+      auto const from = i == 0 ? own_sent_ : 0;
+      if (!visit(part::own, own_[i].bytes->data() + from, own_[i].size - from)) return;
+    }
+    if (reads_log) {
+      if constexpr (log_as_one_run) {
+        auto const size = static_cast<std::size_t>(log.end_offset() - position_);
+        if (size > 0 && !visit(part::log, nullptr, size)) return;
+      } else {
+        auto const& entries = log.entries();
+        for (auto i = log.index_at(position_); i < entries.size(); ++i) {
+          auto const& e = entries[i];
+          auto const from = static_cast<std::size_t>(std::max(position_, e.offset) - e.offset);
+          if (!visit(part::log, e.bytes->data() + from, e.bytes->size() - from)) return;
+        }
+      }
+    }
+    if (last_owed()) visit(part::last, last_->data() + last_sent_, last_->size() - last_sent_);
+  }
+
   /** Represents bytes owed of its own: the first `size` of a shared frame. */
   struct owed {
     frame bytes;
