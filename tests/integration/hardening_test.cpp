@@ -3,8 +3,10 @@
 // run in-process on 127.0.0.1:0 or as the factsd binary (a child, killed and reaped by its
 // guard). Every wait has a deadline; deadlines are generous because the suite runs under ASan.
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -23,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "facts/server.hpp"
 #include "support/files.hpp"
 #include "support/http_client.hpp"
 #include "support/metrics.hpp"

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "facts/server.hpp"
 #include "facts/store/sqlite_store.hpp"
 #include "support/files.hpp"
 #include "support/http_client.hpp"

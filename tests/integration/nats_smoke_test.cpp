@@ -12,6 +12,7 @@
 
 #include "support/http_client.hpp"
 #include "support/nats_cluster.hpp"
+#include "support/ports.hpp"
 #include "support/process.hpp"
 #include "support/sse_client.hpp"
 #include "support/test_server.hpp"

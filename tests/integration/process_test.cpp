@@ -2,8 +2,11 @@
 // and how it ends on a signal. Every child is killed and reaped by its guard.
 
 #include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <catch2/catch.hpp>
 #include <csignal>
+#include <nlohmann/json.hpp>
 
 #include "support/files.hpp"
 #include "support/http_client.hpp"

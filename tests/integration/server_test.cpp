@@ -7,10 +7,12 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <set>
 #include <thread>
 
+#include "facts/server.hpp"
 #include "support/files.hpp"
 #include "support/http_client.hpp"
 #include "support/resources.hpp"

@@ -2,6 +2,7 @@
 // systemd's StateDirectory=, GET /events?lastEventId=N (what a page taking over a stream sends),
 // and the process metrics an operator watches.
 
+#include <signal.h>
 #include <sys/resource.h>
 
 #include <catch2/catch.hpp>
@@ -9,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 

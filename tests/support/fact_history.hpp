@@ -3,37 +3,16 @@
 // The history an instance serves, read over HTTP: every page of GET /facts, walked with `next`,
 // as the facts a stream would have received, so that the same checks apply.
 
+#include <cstddef>
 #include <cstdint>
-#include <nlohmann/json.hpp>
-#include <stdexcept>
-#include <string>
 #include <vector>
 
 #include "support/fact_fleet.hpp"
-#include "support/http_client.hpp"
 
 namespace facts::test {
 
 /// Every fact of GET /facts?after=...&limit=`limit`, page after page until an empty one; throws
 /// on an answer that is not a page or a `next` that does not move forward.
-inline std::vector<received_fact> read_history(std::uint16_t port, std::size_t limit = 1000) {
-  std::vector<received_fact> all;
-  std::uint64_t after = 0;
-  for (int pages = 0; pages < 100'000; ++pages) {
-    auto const target = "/facts?after=" + std::to_string(after) + "&limit=" + std::to_string(limit);
-    auto const res = get(port, target);
-    if (res.result_int() != 200)
-      throw std::runtime_error("GET " + target + " answered " + std::to_string(res.result_int()));
-    auto const body = nlohmann::json::parse(res.body());
-    auto const& facts = body.at("facts");
-    if (facts.empty()) return all;
-    for (auto const& item : facts)
-      all.push_back({item.at("id").get<std::uint64_t>(), item.at("fact").value("info", "")});
-    auto const next = body.at("next").get<std::uint64_t>();
-    if (next <= after) throw std::runtime_error("GET " + target + ": next did not move forward");
-    after = next;
-  }
-  throw std::runtime_error("GET /facts never returned an empty page");
-}
+std::vector<received_fact> read_history(std::uint16_t port, std::size_t limit = 1000);
 
 }  // namespace facts::test

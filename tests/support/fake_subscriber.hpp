@@ -17,68 +17,30 @@ namespace facts::test {
  */
 class fake_subscriber final : public subscriber {
  public:
-  void deliver(frame f, facts::frame_meta meta) override {
-    std::lock_guard lock(mutex_);
-    frames_.push_back(std::move(f));
-    metas_.push_back(meta);
-  }
+  void deliver(frame f, facts::frame_meta meta) override;
 
-  void heartbeat(frame f) override {
-    std::lock_guard lock(mutex_);
-    ++heartbeats_;
-    last_heartbeat_ = std::move(f);
-  }
+  void heartbeat(frame f) override;
 
-  void close() override {
-    std::lock_guard lock(mutex_);
-    ++closes_;
-  }
+  void close() override;
 
   /// The frames delivered so far, in the order they arrived.
-  std::vector<frame> frames() const {
-    std::lock_guard lock(mutex_);
-    return frames_;
-  }
+  std::vector<frame> frames() const;
 
   /// The metas delivered so far, one per frame, in the same order as frames().
-  std::vector<facts::frame_meta> metas() const {
-    std::lock_guard lock(mutex_);
-    return metas_;
-  }
+  std::vector<facts::frame_meta> metas() const;
 
   /// The bytes a stream whose snapshot ends at `seq` sends after it: the frames whose
   /// last_seq is above `seq`, in order (the rule every stream of a sink follows).
-  std::string bytes_after(std::uint64_t seq) const {
-    std::lock_guard lock(mutex_);
-    std::string out;
-    for (std::size_t i = 0; i < frames_.size(); ++i)
-      if (metas_[i].last_seq > seq) out += *frames_[i];
-    return out;
-  }
+  std::string bytes_after(std::uint64_t seq) const;
 
   /// Everything delivered so far as one string, as the stream would write it.
-  std::string delivered_bytes() const {
-    std::lock_guard lock(mutex_);
-    std::string out;
-    for (auto const& f : frames_)
-      out += *f;
-    return out;
-  }
+  std::string delivered_bytes() const;
 
-  std::size_t heartbeats() const {
-    std::lock_guard lock(mutex_);
-    return heartbeats_;
-  }
+  std::size_t heartbeats() const;
 
-  frame last_heartbeat() const {
-    std::lock_guard lock(mutex_);
-    return last_heartbeat_;
-  }
+  frame last_heartbeat() const;
 
-  std::size_t closes() const {
-    std::lock_guard lock(mutex_);
-    return closes_;
-  }
+  std::size_t closes() const;
 
  private:
   mutable std::mutex mutex_;  // guards every member below

@@ -6,14 +6,12 @@
 // one id however the attempts went. Every attempt is recorded (where, what it answered, when,
 // how long it took) for the tests to hold against their bounds. Bounded in facts and in time.
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -53,18 +51,9 @@ struct publish_load_options {
 /** Represents the running load; its threads are joined by wait() or the destructor. */
 class publish_load {
  public:
-  publish_load(std::vector<std::uint16_t> ports, publish_load_options opts)
-      : ports_(std::move(ports)), opts_(std::move(opts)), facts_(opts_.facts) {
-    for (std::size_t i = 0; i < facts_.size(); ++i) {
-      facts_[i].key = opts_.tag + "-" + std::to_string(i);
-      facts_[i].info = opts_.tag + "-fact-" + std::to_string(i);
-    }
-    start_ = steady_clock::now();
-    for (std::size_t t = 0; t < opts_.publishers; ++t)
-      threads_.emplace_back([this, t] { run(t); });
-  }
+  publish_load(std::vector<std::uint16_t> ports, publish_load_options opts);
 
-  ~publish_load() { wait(); }
+  ~publish_load();
   publish_load(publish_load const&) = delete;
   publish_load& operator=(publish_load const&) = delete;
 
@@ -72,10 +61,7 @@ class publish_load {
   std::size_t acked() const { return acked_.load(); }
 
   /// Joins the publishers; afterwards facts() may be read.
-  void wait() {
-    for (auto& t : threads_)
-      if (t.joinable()) t.join();
-  }
+  void wait();
 
   std::vector<published_fact> const& facts() const { return facts_; }
   steady_clock::time_point started() const { return start_; }
@@ -84,52 +70,13 @@ class publish_load {
   /// One keep-alive connection per instance and publisher, opened again after a failure.
   using connections = std::map<std::uint16_t, std::unique_ptr<http_connection>>;
 
-  void run(std::size_t publisher) {
-    connections open;
-    for (std::size_t i = publisher; i < facts_.size(); i += opts_.publishers) {
-      publish(open, facts_[i], i);
-      if (opts_.pause.count() > 0) std::this_thread::sleep_for(opts_.pause);
-    }
-  }
+  void run(std::size_t publisher);
 
   /// Attempts until a 201, each on the next instance, until give_up_after from the start.
-  void publish(connections& open, published_fact& fact, std::size_t index) {
-    auto const body = nlohmann::json{{"info", fact.info}, {"source", "cluster-test"}}.dump();
-    for (std::size_t n = 0; steady_clock::now() - start_ < opts_.give_up_after; ++n) {
-      auto const attempt = post(open, ports_[(index + n) % ports_.size()], body, fact.key);
-      fact.attempts.push_back(attempt);
-      if (attempt.status == 201) {
-        fact.id = attempt.id;
-        ++acked_;
-        return;
-      }
-      std::this_thread::sleep_for(opts_.retry_pause);
-    }
-  }
+  void publish(connections& open, published_fact& fact, std::size_t index);
 
   publish_attempt post(connections& open, std::uint16_t port, std::string const& body,
-                       std::string const& key) {
-    publish_attempt a;
-    a.port = port;
-    a.sent = steady_clock::now();
-    try {
-      auto& conn = open[port];
-      if (!conn) conn = std::make_unique<http_connection>(port, opts_.request_timeout);
-      auto const res =
-          conn->send(make_request(http::verb::post, "/fact", body,
-                                  {{"Content-Type", "application/json"}, {"Idempotency-Key", key}}),
-                     opts_.request_timeout);
-      a.status = res.result_int();
-      a.replayed = header(res, "Idempotent-Replayed") == "true";
-      a.id = seq_from_location(res);
-      if (!res.keep_alive()) open.erase(port);
-    } catch (std::exception const&) {
-      a.status = 0;  // no answer: the connection is gone, the next attempt opens another
-      open.erase(port);
-    }
-    a.took = std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - a.sent);
-    return a;
-  }
+                       std::string const& key);
 
   std::vector<std::uint16_t> const ports_;
   publish_load_options const opts_;

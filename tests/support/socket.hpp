@@ -4,20 +4,22 @@
 // io_context under a deadline, so no test can block forever, and a timed-out operation is
 // cancelled and its handler run before the caller's frame (which the handler refers to) is left.
 
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
+#include <boost/asio/ts/netfwd.hpp>
+#include <boost/beast/core/error.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <stdexcept>
-#include <string>
+#include <functional>
+
+namespace boost::beast::http {}
 
 namespace facts::test {
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
+// Only declared here (boost/asio/ts/netfwd.hpp): what uses a socket includes Asio itself, and
+// names tcp::socket as net::basic_stream_socket<tcp>, which is the same type.
 using tcp = net::ip::tcp;
 using steady_clock = std::chrono::steady_clock;
 
@@ -29,21 +31,10 @@ inline constexpr std::chrono::milliseconds default_timeout{5000};
  * set. The caller must cancel its operations and drain the context after a `false`, because the
  * pending handlers still refer to its locals.
  */
-inline bool run_until(net::io_context& ioc, bool const& done, steady_clock::time_point deadline) {
-  ioc.restart();
-  while (!done) {
-    auto const now = steady_clock::now();
-    if (now >= deadline) return false;
-    if (ioc.run_one_for(deadline - now) == 0 && ioc.stopped()) return done;
-  }
-  return true;
-}
+bool run_until(net::io_context& ioc, bool const& done, steady_clock::time_point deadline);
 
 /// Drains handlers left after a timeout (their operations were cancelled or the socket closed).
-inline void drain(net::io_context& ioc) {
-  ioc.restart();
-  ioc.run_for(std::chrono::seconds(2));
-}
+void drain(net::io_context& ioc);
 
 /** Represents how one operation on a socket ended. */
 struct socket_result {
@@ -52,50 +43,23 @@ struct socket_result {
   bool in_time = false;  ///< false: the deadline passed first and the operation was cancelled
 };
 
+/// The completion handler run_with_deadline() gives the operation it starts.
+using socket_handler = std::function<void(beast::error_code, std::size_t)>;
+
 /**
  * Starts an operation through `start(handler)` and runs `ioc` until it completes or `deadline`
  * passes. On a timeout the socket's operations are cancelled and the handler is run before this
  * returns, so `bytes` and `ec` still tell what the operation did.
  */
-template <class Start>
-socket_result run_with_deadline(net::io_context& ioc, tcp::socket& socket,
-                                steady_clock::time_point deadline, Start&& start) {
-  socket_result result;
-  bool done = false;
-  start([&result, &done](beast::error_code ec, std::size_t n) {
-    result.ec = ec;
-    result.bytes = n;
-    done = true;
-  });
-  result.in_time = run_until(ioc, done, deadline);
-  if (!result.in_time) {
-    beast::error_code ignored;
-    socket.cancel(ignored);
-    drain(ioc);
-  }
-  return result;
-}
+socket_result run_with_deadline(net::io_context& ioc, net::basic_stream_socket<tcp>& socket,
+                                steady_clock::time_point deadline,
+                                std::function<void(socket_handler)> const& start);
 
 /// Shuts down both directions, then closes: the server sees the FIN a departing client sends.
-inline void hang_up(tcp::socket& socket) {
-  beast::error_code ignored;
-  socket.shutdown(tcp::socket::shutdown_both, ignored);
-  socket.close(ignored);
-}
+void hang_up(net::basic_stream_socket<tcp>& socket);
 
 /// Connects `socket` to 127.0.0.1:`port` within `deadline`; throws when it cannot.
-inline void connect_loopback(net::io_context& ioc, tcp::socket& socket, std::uint16_t port,
-                             steady_clock::time_point deadline) {
-  tcp::endpoint const endpoint{net::ip::make_address_v4("127.0.0.1"), port};
-  auto const result = run_with_deadline(ioc, socket, deadline, [&](auto handler) {
-    socket.async_connect(endpoint, [handler](beast::error_code ec) mutable { handler(ec, 0); });
-  });
-  if (!result.in_time) {
-    beast::error_code ignored;
-    socket.close(ignored);
-    throw std::runtime_error("connect to port " + std::to_string(port) + " timed out");
-  }
-  if (result.ec) throw std::runtime_error("connect failed: " + result.ec.message());
-}
+void connect_loopback(net::io_context& ioc, net::basic_stream_socket<tcp>& socket,
+                      std::uint16_t port, steady_clock::time_point deadline);
 
 }  // namespace facts::test

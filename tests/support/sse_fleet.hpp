@@ -1,12 +1,9 @@
 #pragma once
 
-#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <string_view>
-#include <utility>
 #include <vector>
 
 #include "support/sse_client.hpp"
@@ -28,32 +25,16 @@ struct sse_record {
  */
 class sse_fleet : public stream_fleet<sse_record> {
  public:
-  sse_fleet(std::uint16_t port, std::size_t count, std::string final_id)
-      : stream_fleet(port, count, events_request(), 4 * 1024,
-                     [final_id = std::move(final_id)](stream& s, std::string_view bytes) {
-                       s.parser.feed(bytes);
-                       while (s.parser.has_event()) {
-                         s.events.push_back(s.parser.pop());
-                         if (s.events.size() > 1 && s.events.back().id == final_id)
-                           s.finished = true;
-                       }
-                     }) {}
+  sse_fleet(std::uint16_t port, std::size_t count, std::string final_id);
 
-  std::size_t finished() const {
-    return count([](stream const& s) { return s.finished.load(); });
-  }
+  std::size_t finished() const;
 
   /// Streams that were refused or ended: while the server runs, a stream should do neither.
-  std::size_t failed() const {
-    return count([](stream const& s) { return s.refused.load() || s.ended.load(); });
-  }
+  std::size_t failed() const;
 
  private:
   template <class Predicate>
-  std::size_t count(Predicate holds) const {
-    return static_cast<std::size_t>(std::count_if(streams().begin(), streams().end(),
-                                                  [&](auto const& s) { return holds(*s); }));
-  }
+  std::size_t count(Predicate holds) const;
 };
 
 }  // namespace facts::test
