@@ -39,7 +39,7 @@ std::size_t nesting_depth(std::string_view body) {
   return deepest;
 }
 
-using json = nlohmann::ordered_json;
+using document = nlohmann::ordered_json;
 
 /**
  * Represents one pass over a POST body that writes the compact text dump() would give, byte for
@@ -334,7 +334,7 @@ fact_parse_result parse_fact_document(std::string_view body) {
   if (nesting_depth(body) > max_fact_depth)
     return {{}, "fact is nested deeper than " + std::to_string(max_fact_depth) + " levels"};
   // ordered_json keeps the fields in the order they were sent.
-  auto const parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  auto const parsed = document::parse(body, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) return {{}, "body is not valid JSON"};
   if (!parsed.is_object()) return {{}, "a fact must be a JSON object"};
   return {parsed.dump(), {}};
