@@ -9,11 +9,14 @@
 
 namespace facts {
 
-/** Represents what a store may need beyond its URL. */
+/**
+ * Represents what a store may need beyond its URL. The defaults are the command line's (config),
+ * which fills every field.
+ */
 struct store_settings {
-  sync_mode sync = sync_mode::full;                   ///< sqlite: how hard to sync
-  std::chrono::milliseconds connect_timeout{10'000};  ///< nats: startup wait
-  std::chrono::milliseconds publish_timeout{5'000};   ///< nats: wait for an ack
+  sync_mode sync = sync_mode::full;             ///< sqlite: how hard to sync
+  std::chrono::milliseconds connect_timeout{};  ///< nats: startup wait
+  std::chrono::milliseconds publish_timeout{};  ///< nats: wait for an ack
 };
 
 /**
