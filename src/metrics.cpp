@@ -103,6 +103,9 @@ std::string metrics::prometheus_text(hub_figures const& hub, log_figures const& 
   out += fmt::format("factsd_publish_outcomes_total{{outcome=\"duplicate\"}} {}\n", log.duplicate);
   out += fmt::format("factsd_publish_outcomes_total{{outcome=\"timeout\"}} {}\n", log.timeout);
   out += fmt::format("factsd_publish_outcomes_total{{outcome=\"no_quorum\"}} {}\n", log.no_quorum);
+  metric("factsd_log_invalid_facts_total", "counter",
+         "Seqs whose payload in the shared log was not a valid fact, served as an error object.");
+  out += fmt::format("factsd_log_invalid_facts_total {}\n", log.invalid);
   out += process_metrics_text();
   return out;
 }

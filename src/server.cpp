@@ -41,7 +41,8 @@ void raise_open_file_limit() {
 
 server::server(config cfg)
     : cfg_(std::move(cfg)),
-      store_(make_store(cfg_.store_url, {cfg_.sync, cfg_.connect_timeout, cfg_.publish_timeout})),
+      store_(make_store(cfg_.store_url, {cfg_.sync, cfg_.connect_timeout, cfg_.publish_timeout,
+                                         cfg_.limits.max_fact_bytes})),
       hub_(std::make_unique<broadcaster>(store_->read_latest(cfg_.replay_limit), cfg_.replay_limit,
                                          store_.get())),
       commits_(make_committer(*store_, *hub_, cfg_.publish_timeout)),

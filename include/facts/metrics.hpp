@@ -68,6 +68,7 @@ class metrics {
     std::uint64_t last_seq = 0;  ///< the log's newest seq as this instance knows it
     std::uint64_t lag = 0;       ///< how far this instance's streams are behind it
     std::uint64_t acked = 0, duplicate = 0, timeout = 0, no_quorum = 0;  ///< publish outcomes
+    std::uint64_t invalid = 0;  ///< seqs whose payload in the log was not a valid fact
   };
 
   /// The Prometheus exposition of every counter.

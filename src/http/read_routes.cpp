@@ -92,11 +92,11 @@ response static_file(request const& req, route_context const& ctx) {
 response metrics_page(request const& req, route_context const& ctx) {
   auto const log = ctx.store.health();
   auto const last = ctx.hub.last_seq();
-  return make_response(
-      bhttp::status::ok, req, ctx.cors, "text/plain; version=0.0.4",
-      ctx.stats.prometheus_text({ctx.hub.client_count(), ctx.hub.snapshots_built()},
-                                {log.last_seq, log.last_seq > last ? log.last_seq - last : 0,
-                                 log.acked, log.duplicate, log.timeout, log.no_quorum}));
+  return make_response(bhttp::status::ok, req, ctx.cors, "text/plain; version=0.0.4",
+                       ctx.stats.prometheus_text(
+                           {ctx.hub.client_count(), ctx.hub.snapshots_built()},
+                           {log.last_seq, log.last_seq > last ? log.last_seq - last : 0, log.acked,
+                            log.duplicate, log.timeout, log.no_quorum, log.invalid}));
 }
 
 bool static_file_exists(std::string_view target, route_context const& ctx) {

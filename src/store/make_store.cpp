@@ -17,8 +17,9 @@ std::unique_ptr<fact_store> make_store(std::string const& url, store_settings co
     auto parsed = parse_nats_url(url);
     if (!parsed.url) throw std::invalid_argument("--store: " + parsed.error);
     return std::make_unique<nats_store>(nats_store::options{
-        std::move(*parsed.url),
-        nats_timings::from(settings.connect_timeout, settings.publish_timeout)});
+        .url = std::move(*parsed.url),
+        .timings = nats_timings::from(settings.connect_timeout, settings.publish_timeout),
+        .max_fact_bytes = settings.max_fact_bytes});
   }
   throw std::invalid_argument("--store: '" + url +
                               "' is not a store URL (expected sqlite:PATH, memory: or nats://)");

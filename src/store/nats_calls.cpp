@@ -18,10 +18,10 @@ store_error nats_failure(nats_url const& url, std::string const& why) {
   return store_error("store " + url.describe() + ": " + why);
 }
 
-fact fact_of(natsMsg* msg, std::uint64_t seq) {
+std::string_view payload_of(natsMsg* msg) {
   auto const* data = natsMsg_GetData(msg);
-  return {seq, std::string(data == nullptr ? "" : data,
-                           static_cast<std::size_t>(natsMsg_GetDataLength(msg)))};
+  if (data == nullptr) return {};
+  return {data, static_cast<std::size_t>(natsMsg_GetDataLength(msg))};
 }
 
 std::chrono::milliseconds millis_left(std::chrono::steady_clock::time_point deadline) {

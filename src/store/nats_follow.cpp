@@ -126,7 +126,7 @@ void nats_store::on_message(natsConnection*, natsSubscription* sub, natsMsg* msg
   }
   auto const seq = meta->Sequence.Stream;
   jsMsgMetaData_Destroy(meta);
-  auto f = fact_of(msg, seq);
+  auto f = self->payloads_.to_fact(payload_of(msg), seq);
   natsMsg_Destroy(msg);
   self->take_message(sub, std::move(f));
 }

@@ -18,9 +18,13 @@ constexpr std::int64_t max_fetch_batch = 1000;
 
 }  // namespace
 
-nats_log_reader::nats_log_reader(nats_connection const& connection, nats_url url,
-                                 nats_timings const& timings)
-    : connection_(connection), url_(std::move(url)), subject_(url_.subject()), timings_(timings) {}
+nats_log_reader::nats_log_reader(nats_connection const& connection, log_payloads& payloads,
+                                 nats_url url, nats_timings const& timings)
+    : connection_(connection),
+      payloads_(payloads),
+      url_(std::move(url)),
+      subject_(url_.subject()),
+      timings_(timings) {}
 
 std::optional<fact> nats_log_reader::get(std::uint64_t seq) const {
   jsDirectGetMsgOptions get;
@@ -39,7 +43,7 @@ std::optional<fact> nats_log_reader::get(std::uint64_t seq) const {
       throw nats_failure(url_, "reading fact " + std::to_string(seq) + " failed: " + nats_error(s));
     }
   }
-  auto const f = fact_of(msg, seq);
+  auto f = payloads_.to_fact(payload_of(msg), seq);
   natsMsg_Destroy(msg);
   return f;
 }
@@ -81,7 +85,7 @@ std::vector<fact> nats_log_reader::range(std::uint64_t first, std::uint64_t last
         if (seq != first + out.size()) {
           gap = gap || seq > first + out.size();
         } else if (seq <= last) {
-          out.push_back(fact_of(list.Msgs[i], seq));
+          out.push_back(payloads_.to_fact(payload_of(list.Msgs[i]), seq));
         }
         jsMsgMetaData_Destroy(meta);
       }

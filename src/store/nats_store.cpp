@@ -18,7 +18,8 @@ nats_store::nats_store(options opts)
     : opts_(std::move(opts)),
       subject_(opts_.url.subject()),
       connection_(opts_.url, opts_.timings, &on_ack, this),
-      log_(connection_, opts_.url, opts_.timings),
+      payloads_(opts_.url.describe(), opts_.max_fact_bytes),
+      log_(connection_, payloads_, opts_.url, opts_.timings),
       recent_(opts_.window) {
   note_log_seq(connection_.last_seq_at_start());
   last_info_ok_ = clock::now();
@@ -108,6 +109,7 @@ log_health nats_store::health() const {
   h.duplicate = duplicates_;
   h.timeout = timeouts_;
   h.no_quorum = no_quorum_;
+  h.invalid = payloads_.invalid_count();
   std::lock_guard lock(health_mutex_);
   if (!connection_.connected()) {
     h.reachable = false;

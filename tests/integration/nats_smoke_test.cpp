@@ -6,11 +6,14 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "support/http_client.hpp"
+#include "support/metrics.hpp"
 #include "support/nats_cluster.hpp"
 #include "support/ports.hpp"
 #include "support/process.hpp"
@@ -43,6 +46,23 @@ std::vector<int> ns_of(std::string const& data) {
   for (auto const& f : nlohmann::json::parse(data))
     out.push_back(f.at("n").get<int>());
   return out;
+}
+
+// Publishes `payload` on `subject` as any NATS user with publish rights could, and waits for
+// the stream's ack.
+void publish_raw(nats_cluster& nats, std::string const& subject, std::string const& payload) {
+  natsConnection* conn = nullptr;
+  jsCtx* js = nullptr;
+  auto const server = "nats://127.0.0.1:" + std::to_string(nats.node(0).client_port());
+  REQUIRE(natsConnection_ConnectTo(&conn, server.c_str()) == NATS_OK);
+  REQUIRE(natsConnection_JetStream(&js, conn, nullptr) == NATS_OK);
+  jsPubAck* ack = nullptr;
+  auto const status = js_Publish(&ack, js, subject.c_str(), payload.data(),
+                                 static_cast<int>(payload.size()), nullptr, nullptr);
+  jsPubAck_Destroy(ack);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(conn);
+  REQUIRE(status == NATS_OK);
 }
 
 std::vector<int> range(int first, int last) {
@@ -229,4 +249,150 @@ TEST_CASE("nats: factsd exits 1 with one line when NATS or the stream is not rig
     CHECK(err.find("deletes are allowed") != std::string::npos);
     CHECK(std::count(err.begin(), err.end(), '\n') == 1);
   }
+}
+
+TEST_CASE("nats: a payload on the subject that is not a fact reaches no stream raw",
+          "[nats][process]") {
+  nats_cluster nats(1);
+  child_process factsd({FACTSD_BINARY, "--listen", "127.0.0.1:0", "--store",
+                        nats.store_url("foreign", 1), "--max-fact-bytes", "64"});
+  auto const port = factsd.wait_for_port();
+  REQUIRE(port);
+  sse_client live(*port);
+  REQUIRE(live.next_event()->data == "[]");
+
+  // Written by someone else on the log: an SSE injection, an array, a valid object sent loosely,
+  // an object one byte over --max-fact-bytes; then a POST through factsd.
+  std::string const over = R"({"pad":")" + std::string(55, 'x') + R"("})";
+  REQUIRE(over.size() == 65);
+  for (auto const& payload : {std::string("x\n\nid: 999\ndata: {}"), std::string("[1,2]"),
+                              std::string(R"({ "a" : 1 })"), over})
+    publish_raw(nats, "facts.foreign", payload);
+  REQUIRE(post_fact(*port, fact_n(5)).result() == http::status::created);
+
+  std::vector<std::string> const expected{
+      R"({"error":"not a valid fact in the log: body is not valid JSON"})",
+      R"({"error":"not a valid fact in the log: a fact must be a JSON object"})", R"({"a":1})",
+      R"x({"error":"not a valid fact in the log: larger than 64 bytes (--max-fact-bytes)"})x",
+      fact_n(5)};
+  // Ids stay dense: each payload is one event under its own seq, and nothing else comes.
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    auto const event = live.next_event();
+    REQUIRE(event);
+    CHECK(event->type == "message");
+    CHECK(event->id == std::to_string(i + 1));
+    CHECK(event->data == expected[i]);
+  }
+
+  // A new client's snapshot is one JSON array of the five, on this instance and on one started
+  // now, which reads them back from the log.
+  child_process late({FACTSD_BINARY, "--listen", "127.0.0.1:0", "--store",
+                      nats.store_url("foreign", 1), "--max-fact-bytes", "64"});
+  auto const late_port = late.wait_for_port();
+  REQUIRE(late_port);
+  for (auto const p : {*port, *late_port}) {
+    sse_client fresh(p);
+    auto const snapshot = fresh.next_event();
+    REQUIRE(snapshot);
+    CHECK(snapshot->id == "5");
+    auto const array = nlohmann::ordered_json::parse(snapshot->data);
+    REQUIRE(array.size() == expected.size());
+    for (std::size_t i = 0; i < expected.size(); ++i)
+      CHECK(array[i].dump() == expected[i]);
+  }
+  CHECK(get(*port, "/facts/1").body() == expected[0]);
+  auto const page = get(*port, "/facts?after=0");
+  REQUIRE(page.result() == http::status::ok);
+  auto const listed = nlohmann::ordered_json::parse(page.body()).at("facts");
+  REQUIRE(listed.size() == expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    CHECK(listed[i].at("id") == i + 1);
+    CHECK(listed[i].at("fact").dump() == expected[i]);
+  }
+
+  // Counted and logged once per seq by each instance, however often it is read again.
+  CHECK(get(*late_port, "/facts/1").body() == expected[0]);
+  for (auto* instance : {&factsd, &late}) {
+    CHECK(metric_value(metrics_text(instance == &factsd ? *port : *late_port),
+                       "factsd_log_invalid_facts_total") == 3);
+    auto const err = instance->err();
+    std::size_t logged = 0;
+    for (auto at = err.find("is not a valid fact"); at != std::string::npos;
+         at = err.find("is not a valid fact", at + 1))
+      ++logged;
+    CHECK(logged == 3);
+  }
+}
+
+TEST_CASE("nats: under deploy/nats/users.conf only factsd writes to the log", "[nats][process]") {
+  std::ifstream file(std::string(FACTS_SOURCE_DIR) + "/deploy/nats/users.conf");
+  std::stringstream users;
+  users << file.rdbuf();
+  REQUIRE(users.str().find("authorization") != std::string::npos);
+  nats_cluster nats(1, users.str());
+  auto const server = "127.0.0.1:" + std::to_string(nats.node(0).client_port());
+
+  // factsd, as its user: it creates the stream, follows it, publishes and reads under these
+  // permissions.
+  child_process factsd({FACTSD_BINARY, "--listen", "127.0.0.1:0", "--store",
+                        "nats://factsd:change-me-factsd@" + server + "/guarded"});
+  auto const port = factsd.wait_for_port();
+  REQUIRE(port);
+  sse_client live(*port);
+  REQUIRE(live.next_event()->data == "[]");
+  REQUIRE(post_fact(*port, fact_n(1)).result() == http::status::created);
+  auto const first = live.next_event();
+  REQUIRE(first);
+  CHECK(first->id == "1");
+  CHECK(first->data == fact_n(1));
+
+  // Any other user reads the log but can neither publish on its subject nor add a subject to
+  // the stream (a second way in).
+  natsOptions* opts = nullptr;
+  natsConnection* conn = nullptr;
+  jsCtx* js = nullptr;
+  REQUIRE(natsOptions_Create(&opts) == NATS_OK);
+  REQUIRE(natsOptions_SetURL(opts, ("nats://" + server).c_str()) == NATS_OK);
+  REQUIRE(natsOptions_SetUserInfo(opts, "reader", "change-me-reader") == NATS_OK);
+  REQUIRE(natsConnection_Connect(&conn, opts) == NATS_OK);
+  jsOptions js_opts;
+  jsOptions_Init(&js_opts);
+  js_opts.Wait = 2000;
+  REQUIRE(natsConnection_JetStream(&js, conn, &js_opts) == NATS_OK);
+
+  natsMsg* read = nullptr;
+  REQUIRE(js_GetMsg(&read, js, "guarded", 1, nullptr, nullptr) == NATS_OK);
+  CHECK(std::string(natsMsg_GetData(read), natsMsg_GetDataLength(read)) == fact_n(1));
+  natsMsg_Destroy(read);
+
+  jsPubOptions pub_opts;
+  jsPubOptions_Init(&pub_opts);
+  pub_opts.MaxWait = 2000;
+  jsPubAck* ack = nullptr;
+  std::string const foreign = R"({"n":99})";
+  CHECK(js_Publish(&ack, js, "facts.guarded", foreign.data(), static_cast<int>(foreign.size()),
+                   &pub_opts, nullptr) != NATS_OK);
+  jsPubAck_Destroy(ack);
+
+  jsStreamConfig widened;
+  jsStreamConfig_Init(&widened);
+  widened.Name = "guarded";
+  char const* subjects[] = {"facts.guarded", "open.door"};
+  widened.Subjects = subjects;
+  widened.SubjectsLen = 2;
+  jsStreamInfo* info = nullptr;
+  CHECK(js_UpdateStream(&info, js, &widened, nullptr, nullptr) != NATS_OK);
+  jsStreamInfo_Destroy(info);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(conn);
+  natsOptions_Destroy(opts);
+
+  // Nothing of the reader's got in: the next fact is 2, and the stream shows only factsd's.
+  auto const second = post_fact(*port, fact_n(2));
+  REQUIRE(second.result() == http::status::created);
+  CHECK(header(second, "Location") == "/facts/2");
+  auto const next = live.next_event();
+  REQUIRE(next);
+  CHECK(next->id == "2");
+  CHECK(next->data == fact_n(2));
 }

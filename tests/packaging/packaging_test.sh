@@ -39,6 +39,8 @@ check "the environment file is in /etc/default" test -f "$env_file"
 check "the README is in the doc folder" test -f "$root/usr/share/doc/factsd/README.md"
 check "the nginx example is in the doc folder" \
   test -f "$root/usr/share/doc/factsd/examples/nginx/factsd.conf"
+check "the NATS users example is in the doc folder" \
+  test -f "$root/usr/share/doc/factsd/examples/nats/users.conf"
 check "the unit starts the installed binary" grep -qx 'ExecStart=/usr/bin/factsd' "$unit"
 check "the unit reads the installed environment file" \
   grep -qx 'EnvironmentFile=-/etc/default/factsd' "$unit"
@@ -89,7 +91,8 @@ deb=$(find "$work/deb" -maxdepth 1 -name 'factsd_*.deb' | head -n 1)
 check "cpack made a .deb" test -n "$deb"
 contents=$(dpkg-deb --contents "$deb" | awk '{print $6}')
 for path in ./usr/bin/factsd ./usr/lib/systemd/system/factsd.service ./etc/default/factsd \
-  ./usr/share/doc/factsd/README.md ./usr/share/doc/factsd/examples/nginx/factsd.conf; do
+  ./usr/share/doc/factsd/README.md ./usr/share/doc/factsd/examples/nginx/factsd.conf \
+  ./usr/share/doc/factsd/examples/nats/users.conf; do
   check "the .deb holds $path" grep -qx -- "$path" <<<"$contents"
 done
 depends=$(dpkg-deb --field "$deb" Depends)

@@ -56,7 +56,7 @@ nats_node::nats_node(std::string name, std::filesystem::path dir, std::uint16_t 
   std::filesystem::create_directories(dir_ / "store");
 }
 
-void nats_node::configure(std::vector<std::uint16_t> const& routes) {
+void nats_node::configure(std::vector<std::uint16_t> const& routes, std::string const& extra) {
   std::string conf =
       "server_name: " + name_ + "\n" + "listen: 127.0.0.1:" + std::to_string(client_port_) + "\n" +
       "http: 127.0.0.1:" + std::to_string(http_port_) + "\n" + "jetstream { store_dir: \"" +
@@ -68,7 +68,7 @@ void nats_node::configure(std::vector<std::uint16_t> const& routes) {
       conf += (i ? ", " : "") + std::string("nats-route://127.0.0.1:") + std::to_string(routes[i]);
     conf += "] }\n";
   }
-  std::ofstream(dir_ / "nats.conf") << conf;
+  std::ofstream(dir_ / "nats.conf") << conf << extra;
 }
 
 void nats_node::start() {
@@ -113,7 +113,7 @@ std::string nats_node::log() const {
   return process_ ? process_->err() : last_log_;
 }
 
-nats_cluster::nats_cluster(std::size_t size) {
+nats_cluster::nats_cluster(std::size_t size, std::string const& extra_config) {
   auto const ports = free_loopback_ports(3 * size);
   std::vector<std::uint16_t> routes;
   for (std::size_t i = 0; i < size && size > 1; ++i)
@@ -122,7 +122,7 @@ nats_cluster::nats_cluster(std::size_t size) {
     nodes_.push_back(std::make_unique<nats_node>("n" + std::to_string(i + 1),
                                                  dir_.path() / ("n" + std::to_string(i + 1)),
                                                  ports[3 * i], ports[3 * i + 1], ports[3 * i + 2]));
-    nodes_.back()->configure(routes);
+    nodes_.back()->configure(routes, extra_config);
   }
   start_all();
 }

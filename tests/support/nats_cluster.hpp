@@ -35,7 +35,8 @@ class nats_node {
             std::uint16_t http_port, std::uint16_t cluster_port);
 
   /// Writes the configuration; `routes` empty: a single server without a cluster block.
-  void configure(std::vector<std::uint16_t> const& routes);
+  /// `extra` is appended as it is (an authorization block, say).
+  void configure(std::vector<std::uint16_t> const& routes, std::string const& extra = {});
 
   void start();
 
@@ -79,7 +80,8 @@ class nats_cluster {
  public:
   static constexpr std::chrono::seconds ready_timeout{30};
 
-  explicit nats_cluster(std::size_t size);
+  /// `extra_config` goes at the end of every node's configuration.
+  explicit nats_cluster(std::size_t size, std::string const& extra_config = {});
 
   std::size_t size() const { return nodes_.size(); }
   nats_node& node(std::size_t i) { return *nodes_.at(i); }

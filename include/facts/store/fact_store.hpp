@@ -49,6 +49,8 @@ struct log_health {
   std::uint64_t last_seq = 0;  ///< the log's newest seq as this instance knows it
   /// Publish attempts by what came back from the log (shared logs only; 0 for local stores).
   std::uint64_t acked = 0, duplicate = 0, timeout = 0, no_quorum = 0;
+  /// Seqs whose payload in the log was not a valid fact (log_payloads; shared logs only).
+  std::uint64_t invalid = 0;
 };
 
 /// Receives what became of one request given to fact_store::append_async().

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -17,6 +18,7 @@ struct store_settings {
   sync_mode sync = sync_mode::full;             ///< sqlite: how hard to sync
   std::chrono::milliseconds connect_timeout{};  ///< nats: startup wait
   std::chrono::milliseconds publish_timeout{};  ///< nats: wait for an ack
+  std::size_t max_fact_bytes = 0;               ///< nats: the largest payload that is a fact
 };
 
 /**

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "facts/fact.hpp"
 #include "facts/store/fact_store.hpp"
@@ -23,8 +24,9 @@ std::string nats_error(natsStatus status);
 /// "store nats://HOST:PORT/STREAM: WHY" (without the URL's secret).
 store_error nats_failure(nats_url const& url, std::string const& why);
 
-/// A message JetStream handed back (a get or a consumer's delivery), as the fact `seq`.
-fact fact_of(natsMsg* msg, std::uint64_t seq);
+/// The payload of a message JetStream handed back (a get or a consumer's delivery), as it is in
+/// the log: valid while `msg` is. It becomes a fact only through log_payloads::to_fact().
+std::string_view payload_of(natsMsg* msg);
 
 /// What is left of `deadline`, at least 1 ms: nats.c reads a wait of 0 as its default wait.
 std::chrono::milliseconds millis_left(std::chrono::steady_clock::time_point deadline);

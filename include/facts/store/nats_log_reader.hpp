@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "facts/fact.hpp"
+#include "facts/store/log_payloads.hpp"
 #include "facts/store/nats_connection.hpp"
 #include "facts/store/nats_timings.hpp"
 #include "facts/store/nats_url.hpp"
@@ -20,8 +21,10 @@ namespace facts {
  */
 class nats_log_reader {
  public:
-  /// Reads through `connection`, which must outlive this.
-  nats_log_reader(nats_connection const& connection, nats_url url, nats_timings const& timings);
+  /// Reads through `connection`, and turns payloads into facts through `payloads`; both must
+  /// outlive this.
+  nats_log_reader(nats_connection const& connection, log_payloads& payloads, nats_url url,
+                  nats_timings const& timings);
 
   /// The fact `seq`, or nothing when the stream has none. Throws store_error.
   std::optional<fact> get(std::uint64_t seq) const;
@@ -32,6 +35,7 @@ class nats_log_reader {
 
  private:
   nats_connection const& connection_;
+  log_payloads& payloads_;
   nats_url url_;
   std::string subject_;
   nats_timings timings_;

@@ -13,7 +13,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "facts/limits.hpp"
 #include "facts/store/fact_store.hpp"
+#include "facts/store/log_payloads.hpp"
 #include "facts/store/nats_calls.hpp"
 #include "facts/store/nats_connection.hpp"
 #include "facts/store/nats_log_reader.hpp"
@@ -41,6 +43,8 @@ class nats_store final : public fact_store {
     nats_url url;
     nats_timings timings;  ///< every wait on NATS, from --connect-timeout and --publish-timeout
     std::size_t window = 100'000;  ///< newest facts followed, kept for reads without a round trip
+    /// A payload in the log larger than this is not a fact (--max-fact-bytes, as for a POST).
+    std::size_t max_fact_bytes = limits{}.max_fact_bytes;
   };
 
   /// Connects (waiting up to timings.connect for NATS and JetStream), creates the stream when
@@ -114,6 +118,7 @@ class nats_store final : public fact_store {
   // Closed by the destructor's body, while everything nats.c's threads may still reach through
   // it (the ack handler's and the subscriptions' state below) is there.
   nats_connection connection_;
+  log_payloads payloads_;        // every payload read from the log passes here to be a fact
   nats_log_reader log_;          // reads of what recent_ does not hold
   mutable recent_facts recent_;  // the newest facts followed; read_latest() seeds it at startup
   std::atomic<std::uint64_t> log_last_seq_{0};
