@@ -20,7 +20,7 @@ nats_store::nats_store(options opts)
       connection_(opts_.url, opts_.timings, &on_ack, this),
       payloads_(opts_.url.describe(), opts_.max_fact_bytes),
       log_(connection_, payloads_, opts_.url, opts_.timings),
-      recent_(opts_.window) {
+      recent_(opts_.window, opts_.window_bytes) {
   note_log_seq(connection_.last_seq_at_start());
   last_info_ok_ = clock::now();
   last_progress_ = clock::now();
@@ -65,9 +65,10 @@ void nats_store::note_log_seq(std::uint64_t seq) {
 
 std::vector<fact> nats_store::read_after(std::uint64_t after, std::size_t max) const {
   if (max == 0) return {};
-  auto const window_start = recent_.first_seq();
-  if (window_start != 0 && after + 1 >= window_start) return recent_.after(after, max);
+  auto window = recent_.read_after(after, max);
+  if (window.covered) return std::move(window.facts);
   // Older than the window (or nothing followed yet): ask JetStream, then join the window on.
+  auto const window_start = window.first_seq;
   auto const log_last = window_start != 0 ? window_start - 1 : last_seq();
   if (after >= log_last) return {};
   auto const last = after + std::min<std::uint64_t>(max, log_last - after);
@@ -78,7 +79,9 @@ std::vector<fact> nats_store::read_after(std::uint64_t after, std::size_t max) c
     out = log_.range(after + 1, last);
   }
   if (out.size() < max && !out.empty() && out.back().seq + 1 == window_start) {
-    auto more = recent_.after(out.back().seq, max - out.size());
+    // The window may have moved on meanwhile: then this page ends here and the next read
+    // asks the log again, never an empty answer while facts remain.
+    auto more = recent_.read_after(out.back().seq, max - out.size()).facts;
     out.insert(out.end(), std::make_move_iterator(more.begin()),
                std::make_move_iterator(more.end()));
   }
@@ -97,7 +100,7 @@ std::vector<fact> nats_store::read_latest(std::size_t max) const {
 
 std::optional<fact> nats_store::find_fact(std::uint64_t seq) const {
   if (seq == 0) return std::nullopt;
-  if (auto near = recent_.after(seq - 1, 1); !near.empty() && near.front().seq == seq)
+  if (auto near = recent_.read_after(seq - 1, 1).facts; !near.empty() && near.front().seq == seq)
     return near.front();
   return log_.get(seq);
 }

@@ -43,6 +43,7 @@ class nats_store final : public fact_store {
     nats_url url;
     nats_timings timings;  ///< every wait on NATS, from --connect-timeout and --publish-timeout
     std::size_t window = 100'000;  ///< newest facts followed, kept for reads without a round trip
+    std::size_t window_bytes = 64 * 1024 * 1024;  ///< and at most this much of their JSON
     /// A payload in the log larger than this is not a fact (--max-fact-bytes, as for a POST).
     std::size_t max_fact_bytes = limits{}.max_fact_bytes;
   };
