@@ -2,6 +2,7 @@
 // whether the writer stores the batch or has stopped.
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -87,4 +88,95 @@ TEST_CASE("post_batch answers nullopt for POSTs handed to a stopped writer", "[c
   for (auto const& a : answers)
     CHECK(!a);
   CHECK(t.store.count() == 0);
+}
+
+namespace {
+
+/** Represents a shared log's committer: the test acknowledges each fact when it likes. */
+class held_log final : public facts::committer {
+ public:
+  void submit_all(std::vector<submission> batch) override {
+    std::lock_guard lock(mutex_);
+    for (auto& s : batch)
+      held_.push_back(std::move(s));
+  }
+  bool stop(std::chrono::steady_clock::time_point) override { return true; }
+  bool answers_each_alone() const override { return true; }
+
+  std::size_t held() {
+    std::lock_guard lock(mutex_);
+    return held_.size();
+  }
+
+  /// Acknowledges fact `index` as stored under `seq`, from a thread of its own (nats.c's).
+  void acknowledge(std::size_t index, std::uint64_t seq) {
+    facts::committer::completion done;
+    std::string json;
+    {
+      std::lock_guard lock(mutex_);
+      done = std::move(held_.at(index).done);
+      json = held_.at(index).request.json;
+    }
+    std::thread([&] {
+      done(facts::append_result{facts::append_result::outcome::created, {seq, json}});
+    }).join();
+  }
+
+ private:
+  std::mutex mutex_;  // guards held_
+  std::vector<submission> held_;
+};
+
+// Runs `ioc` until `done` holds or 10 s have passed.
+template <class Condition>
+bool run_until(net::io_context& ioc, Condition done) {
+  auto const deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done() && std::chrono::steady_clock::now() < deadline)
+    ioc.run_one_for(std::chrono::milliseconds(20));
+  return done();
+}
+
+}  // namespace
+
+TEST_CASE("with a shared log a POST is answered when its own fact is, not when its pass is",
+          "[concurrency]") {
+  held_log log;
+  net::io_context ioc{1};
+  auto busy = net::make_work_guard(ioc);
+  facts::http::post_batch posts{ioc, log};
+  std::vector<std::optional<facts::append_result>> answers(4);
+  std::vector<bool> came(4, false);
+  auto const add = [&](std::size_t i) {
+    posts.add({R"({"n":)" + std::to_string(i) + "}", {}},
+              [&, i](std::optional<facts::append_result> result) {
+                answers[i] = std::move(result);
+                came[i] = true;
+              });
+  };
+  net::post(ioc, [&] {
+    for (std::size_t i = 0; i < 3; ++i)
+      add(i);
+  });
+  REQUIRE(run_until(ioc, [&] { return log.held() == 3; }));
+
+  // The second of the pass is acknowledged; the first and third are still waiting (a retry,
+  // a lost ack): its POST is answered now.
+  log.acknowledge(1, 7);
+  REQUIRE(run_until(ioc, [&] { return came[1]; }));
+  CHECK(answers[1]->stored.seq == 7);
+  CHECK_FALSE(came[0]);
+  CHECK_FALSE(came[2]);
+
+  log.acknowledge(2, 8);
+  log.acknowledge(0, 9);
+  REQUIRE(run_until(ioc, [&] { return came[0] && came[2]; }));
+  CHECK(answers[0]->stored.seq == 9);
+  CHECK(answers[2]->stored.seq == 8);
+
+  // The next pass is answered as well: the first one's bookkeeping is gone.
+  net::post(ioc, [&] { add(3); });
+  REQUIRE(run_until(ioc, [&] { return log.held() == 4; }));
+  log.acknowledge(3, 10);
+  REQUIRE(run_until(ioc, [&] { return came[3]; }));
+  CHECK(answers[3]->stored.seq == 10);
 }

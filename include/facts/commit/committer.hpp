@@ -41,6 +41,11 @@ class committer {
   /// Queues one fact, as submit_all() does.
   void submit(append_request request, completion done);
 
+  /// Whether the facts of one submit_all() are answered one by one, each when its own
+  /// acknowledgement comes (a shared log), rather than all at about the same time (a batch
+  /// stored in one transaction): then one slow fact must not hold the others' answers.
+  virtual bool answers_each_alone() const { return false; }
+
   /// Stores and answers everything already submitted, then refuses what comes later. Returns
   /// false when something is still under way at `deadline` (a commit stuck in the disk): the
   /// committer must then not be destroyed, and the caller ends the process instead.
