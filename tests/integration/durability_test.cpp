@@ -30,6 +30,7 @@
 #include "support/process.hpp"
 #include "support/resources.hpp"
 #include "support/sse_client.hpp"
+#include "support/test_facts.hpp"
 #include "support/wait.hpp"
 
 namespace {
@@ -943,13 +944,6 @@ std::uintmax_t file_size_or_zero(std::string const& path) {
   std::error_code ec;
   auto const size = std::filesystem::file_size(path, ec);
   return ec ? 0 : size;
-}
-
-std::size_t count_of(std::string const& text, std::string const& needle) {
-  std::size_t n = 0;
-  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
-    ++n;
-  return n;
 }
 
 // A fact of about `bytes` bytes, different for each `n`.

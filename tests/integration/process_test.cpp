@@ -20,7 +20,6 @@ namespace {
 
 // Generous: the binary runs under ASan, which slows its start and its exit.
 constexpr auto exit_timeout = 20s;
-constexpr auto start_timeout = 20s;
 
 std::vector<std::string> factsd_args(std::vector<std::string> const& flags) {
   // Always the memory store: the default is a file in the working directory.

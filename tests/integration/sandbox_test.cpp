@@ -19,6 +19,7 @@
 #include "support/files.hpp"
 #include "support/http_client.hpp"
 #include "support/process.hpp"
+#include "support/test_facts.hpp"
 #include "support/wait.hpp"
 
 using namespace facts::test;
@@ -26,7 +27,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto start_timeout = 20s;
 constexpr int sched_batch = 3;  // SCHED_BATCH, as /proc/PID/task/TID/stat field 41 shows it
 
 std::string trimmed(std::string const& line) {
@@ -136,13 +136,6 @@ bool has_batch_thread(pid_t pid) {
   for (int const policy : thread_policies(pid))
     if (policy == sched_batch) return true;
   return false;
-}
-
-std::size_t count_of(std::string const& text, std::string const& needle) {
-  std::size_t n = 0;
-  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
-    ++n;
-  return n;
 }
 
 }  // namespace

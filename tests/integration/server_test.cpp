@@ -18,6 +18,7 @@
 #include "support/resources.hpp"
 #include "support/sse_client.hpp"
 #include "support/sse_fleet.hpp"
+#include "support/test_facts.hpp"
 #include "support/test_server.hpp"
 #include "support/wait.hpp"
 
@@ -30,10 +31,6 @@ namespace {
 // The fact the tutorial's curl session posts, byte for byte.
 constexpr char const* shark_fact =
     R"({"info": "Shark teeth are embedded in the gums rather than directly affixed to the jaw, and are constantly replaced throughout life.", "source": "https://en.wikipedia.org/wiki/Shark"})";
-
-std::string numbered_fact(int n) {
-  return ordered_json{{"info", "fact " + std::to_string(n)}, {"source", "test"}}.dump();
-}
 
 }  // namespace
 

@@ -21,6 +21,7 @@
 #include "support/process.hpp"
 #include "support/raw_socket.hpp"
 #include "support/sse_client.hpp"
+#include "support/test_facts.hpp"
 #include "support/test_server.hpp"
 #include "support/wait.hpp"
 
@@ -30,11 +31,6 @@ using namespace std::chrono_literals;
 namespace {
 
 // Generous: the binary runs under ASan, which slows its start and its exit.
-constexpr auto start_timeout = 20s;
-
-std::string numbered_fact(int n) {
-  return nlohmann::ordered_json{{"info", "fact " + std::to_string(n)}, {"source", "test"}}.dump();
-}
 
 /// The first event of GET `target` with `extra_headers` (raw header lines), parsed.
 sse_event first_event(std::uint16_t port, std::string const& target,

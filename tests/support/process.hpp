@@ -24,6 +24,9 @@ namespace facts::test {
 
 using env_list = std::vector<std::pair<std::string, std::string>>;
 
+/// How long a child factsd may take to print its start line, under the sanitizers.
+inline constexpr std::chrono::seconds start_timeout{20};
+
 /** Represents how to start the child beyond its arguments. */
 struct spawn_options {
   env_list env;              ///< set on top of ours, which loses every FACTSD_* variable
@@ -65,8 +68,7 @@ class child_process {
 
   /// Waits for the start line and returns the port it names; nullopt when the daemon exits or
   /// says nothing of the kind before the deadline.
-  std::optional<std::uint16_t> wait_for_port(
-      std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  std::optional<std::uint16_t> wait_for_port(std::chrono::milliseconds timeout = start_timeout);
 
   void send_signal(int signo);
 

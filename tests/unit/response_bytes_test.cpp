@@ -10,6 +10,8 @@ using facts::http::response;
 
 namespace {
 
+using outcome = facts::append_result::outcome;
+
 // What Beast's own serializer sends for `res`: the reference append_head must match.
 std::string beast_bytes(response const& res) {
   std::ostringstream out;
@@ -75,7 +77,6 @@ TEST_CASE("append_head sends what Beast's serializer sends, for every kind of an
 }
 
 TEST_CASE("append_stored_answer sends what publish_answer's response would, head and body") {
-  using outcome = facts::append_result::outcome;
   auto const version = GENERATE(10u, 11u);
   auto const connection = GENERATE(as<std::string>{}, "", "close", "keep-alive");
   auto const origin =

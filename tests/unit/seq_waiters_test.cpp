@@ -17,7 +17,7 @@ using clock_type = facts::seq_waiters::clock;
 using namespace std::chrono_literals;
 
 /** Represents the answers a test collects, from whichever thread gives them. */
-struct answers {
+struct wait_answers {
   std::mutex mutex;
   std::vector<std::pair<int, bool>> got;  // (which wait, reached)
 
@@ -50,7 +50,7 @@ TEST_CASE("a seq already reached is answered at once, on the caller's thread") {
 
 TEST_CASE("the hub's reached() answers every wait up to it, in seq order, and no other") {
   facts::seq_waiters waiters(0);
-  answers a;
+  wait_answers a;
   auto const far = clock_type::now() + 60s;
   waiters.when_reached(3, far, a.hook(3));
   waiters.when_reached(1, far, a.hook(1));
@@ -94,7 +94,7 @@ TEST_CASE("a wait not reached is answered false at its deadline, not before", "[
 
 TEST_CASE("close() answers every wait false, and every later one at once") {
   facts::seq_waiters waiters(0);
-  answers a;
+  wait_answers a;
   waiters.when_reached(4, clock_type::now() + 60s, a.hook(4));
   waiters.close();
   CHECK(a.taken() == std::vector<std::pair<int, bool>>{{4, false}});

@@ -7,46 +7,14 @@
 #include <string>
 
 #include "facts/http/static_files.hpp"
+#include "support/files.hpp"
 
 namespace fs = std::filesystem;
 using facts::http::mime_type;
 using facts::http::static_files;
 using facts::http::web_path;
 
-namespace {
-
-/** Represents a fresh directory under the system temp dir, removed with everything in it. */
-class temp_dir {
- public:
-  temp_dir() {
-    std::random_device rd;
-    auto const unique =
-        std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) + "-" +
-        std::to_string(rd());
-    path_ = fs::temp_directory_path() / ("factsd-static-test-" + unique);
-    fs::create_directories(path_);
-  }
-  temp_dir(temp_dir const&) = delete;
-  temp_dir& operator=(temp_dir const&) = delete;
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-
-  fs::path const& path() const { return path_; }
-
-  void write(std::string const& name, std::string const& bytes) const {
-    fs::create_directories((path_ / name).parent_path());
-    std::ofstream out(path_ / name, std::ios::binary);
-    out << bytes;
-    REQUIRE(out.good());
-  }
-
- private:
-  fs::path path_;
-};
-
-}  // namespace
+using facts::test::temp_dir;
 
 TEST_CASE("mime_type by extension") {
   CHECK(mime_type("index.html") == "text/html; charset=utf-8");
@@ -86,6 +54,7 @@ TEST_CASE("web_path rejects anything that could leave the web root") {
 TEST_CASE("static_files reads files from a web root") {
   temp_dir dir;
   dir.write("index.html", "<p>hi</p>");
+  fs::create_directories(dir.path() / "sub");
   dir.write("sub/app.js", std::string("a\0b\r\n", 5));  // bytes as they are
   fs::create_directories(dir.path() / "folder");
   static_files const files(dir.path().string());

@@ -19,6 +19,8 @@
 
 namespace {
 
+using outcome = facts::append_result::outcome;
+
 using facts::test::eventually;
 
 std::vector<std::uint64_t> seqs_of(std::vector<facts::fact> const& facts) {
@@ -126,7 +128,6 @@ void check_store_contract(facts::fact_store& fresh_store) {
   }
 
   SECTION("a repeated Idempotency-Key with the same body replays the first fact") {
-    using outcome = facts::append_result::outcome;
     auto const first = store.append(requests{{R"({"a":1})", "key-1"}});
     REQUIRE(first.size() == 1);
     CHECK(first[0].what == outcome::created);
@@ -143,7 +144,6 @@ void check_store_contract(facts::fact_store& fresh_store) {
   }
 
   SECTION("a repeated Idempotency-Key with another body is a conflict and stores nothing") {
-    using outcome = facts::append_result::outcome;
     store.append(requests{{R"({"a":1})", "key-1"}});
     auto const other = store.append(requests{{R"({"a":2})", "key-1"}});
     REQUIRE(other.size() == 1);
@@ -153,7 +153,6 @@ void check_store_contract(facts::fact_store& fresh_store) {
   }
 
   SECTION("without a key, the same body is stored every time") {
-    using outcome = facts::append_result::outcome;
     auto const r = store.append(requests{{"{}", ""}, {"{}", ""}});
     REQUIRE(r.size() == 2);
     CHECK(r[0].what == outcome::created);
@@ -162,7 +161,6 @@ void check_store_contract(facts::fact_store& fresh_store) {
   }
 
   SECTION("a key repeated inside one batch acts as if sent in two calls") {
-    using outcome = facts::append_result::outcome;
     auto const r = store.append(requests{{R"({"a":1})", "k"},
                                          {R"({"b":2})", ""},
                                          {R"({"a":1})", "k"},
