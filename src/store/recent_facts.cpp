@@ -19,11 +19,6 @@ recent_facts::read_result recent_facts::read_after(std::uint64_t after, std::siz
   return out;
 }
 
-std::uint64_t recent_facts::first_seq() const {
-  std::lock_guard lock(mutex_);
-  return facts_.empty() ? 0 : facts_.front().seq;
-}
-
 std::size_t recent_facts::bytes() const {
   std::lock_guard lock(mutex_);
   return bytes_;

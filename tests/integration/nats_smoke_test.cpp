@@ -18,6 +18,7 @@
 #include "support/ports.hpp"
 #include "support/process.hpp"
 #include "support/sse_client.hpp"
+#include "support/test_facts.hpp"
 #include "support/test_server.hpp"
 #include "support/wait.hpp"
 
@@ -315,12 +316,7 @@ TEST_CASE("nats: a payload on the subject that is not a fact reaches no stream r
   for (auto* instance : {&factsd, &late}) {
     CHECK(metric_value(metrics_text(instance == &factsd ? *port : *late_port),
                        "factsd_log_invalid_facts_total") == 3);
-    auto const err = instance->err();
-    std::size_t logged = 0;
-    for (auto at = err.find("is not a valid fact"); at != std::string::npos;
-         at = err.find("is not a valid fact", at + 1))
-      ++logged;
-    CHECK(logged == 3);
+    CHECK(count_of(instance->err(), "is not a valid fact") == 3);
   }
 }
 

@@ -37,9 +37,6 @@ class recent_facts {
   /// window that moves on meanwhile cannot answer "nothing" for facts it has just dropped.
   read_result read_after(std::uint64_t after, std::size_t max) const;
 
-  /// The oldest seq kept; 0 while none is.
-  std::uint64_t first_seq() const;
-
   /// The JSON bytes of the facts kept.
   std::size_t bytes() const;
 
