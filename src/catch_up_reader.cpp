@@ -29,8 +29,8 @@ catch_up_reader::~catch_up_reader() {
     t.join();
 }
 
-void catch_up_reader::read(std::uint64_t after, done_fn done) {
-  ask({after, 0, chunk_form::events}, std::move(done));
+void catch_up_reader::read(std::uint64_t after, done_fn done, std::size_t bytes) {
+  ask({after, 0, chunk_form::events, bytes == chunk_bytes_ ? 0 : bytes}, std::move(done));
 }
 
 void catch_up_reader::read_first(std::uint64_t after, std::uint64_t until, bool reset,
@@ -49,7 +49,7 @@ void catch_up_reader::ask(request what, done_fn done) {
       auto [it, fresh] = waiting_.try_emplace(what);
       it->second.push_back(std::move(done));
       if (fresh) {
-        queue_.push_back(what);
+        (what.form == chunk_form::events ? queue_ : firsts_).push_back(what);
         wake_.notify_one();
       }
       return;
@@ -63,14 +63,14 @@ void catch_up_reader::run() {
     request what;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      // Over budget: wait until streams have sent (and dropped) enough chunks. A chunk's
+      wake_.wait(lock, [this] { return stopping_ || !queue_.empty() || !firsts_.empty(); });
+      // Over budget: wait until streams have sent (or given back) enough chunks. A chunk's
       // deleter runs on any thread, under any lock, so it only lowers a counter: we poll it.
-      while (!stopping_ && budget_->held.load() >= budget_bytes_)
+      std::optional<request> next;
+      while (!stopping_ && !(next = next_allowed()))
         wake_.wait_for(lock, std::chrono::milliseconds(20));
       if (stopping_) return;
-      what = queue_.front();
-      queue_.pop_front();
+      what = *next;
     }
     std::shared_ptr<catch_up_chunk const> chunk;
     try {
@@ -97,12 +97,29 @@ void catch_up_reader::run() {
   }
 }
 
+std::size_t catch_up_reader::reads_waiting() const {
+  std::lock_guard lock(mutex_);
+  return firsts_.size() + queue_.size();
+}
+
+std::optional<catch_up_reader::request> catch_up_reader::next_allowed() {
+  auto const held = budget_->held.load();
+  auto const take = [](std::deque<request>& from) {
+    auto what = from.front();
+    from.pop_front();
+    return what;
+  };
+  if (!firsts_.empty() && held < budget_bytes_ + budget_bytes_ / 4) return take(firsts_);
+  if (!queue_.empty() && held < budget_bytes_) return take(queue_);
+  return std::nullopt;
+}
+
 std::shared_ptr<catch_up_chunk const> catch_up_reader::read_chunk(request what) {
   // A stream's first event is parsed whole by its client before it shows anything: kept
   // smaller, so a slow link shows the first facts soon; the events after it stream anyway.
-  auto const bound = what.form == chunk_form::events
-                         ? chunk_bytes_
-                         : std::min(chunk_bytes_, resume_snapshot_bytes);
+  auto const chunk_bytes = what.bytes != 0 ? what.bytes : chunk_bytes_;
+  auto const bound =
+      what.form == chunk_form::events ? chunk_bytes : std::min(chunk_bytes, resume_snapshot_bytes);
   std::vector<fact> facts;
   std::size_t json_bytes = 0;
   // A few facts first, then as many as the average size says still fit: never more than one

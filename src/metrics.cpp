@@ -52,7 +52,8 @@ void metrics::request_answered(std::string_view route, unsigned status) {
       1, std::memory_order_relaxed);
 }
 
-std::string metrics::prometheus_text(hub_figures const& hub, log_figures const& log) const {
+std::string metrics::prometheus_text(hub_figures const& hub, log_figures const& log,
+                                     catch_up_figures const& catch_up) const {
   std::string out;
   auto metric = [&](char const* name, char const* type, char const* help) {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
@@ -70,6 +71,15 @@ std::string metrics::prometheus_text(hub_figures const& hub, log_figures const& 
   out += fmt::format("factsd_events_written_total {}\n", events_written_.load());
   metric("factsd_bytes_written_total", "counter", "Bytes written to streams.");
   out += fmt::format("factsd_bytes_written_total {}\n", bytes_written_.load());
+  metric("factsd_catch_up_bytes_held", "gauge",
+         "Bytes of catch-up chunks alive, bounded by the reader's budget (64 MiB).");
+  out += fmt::format("factsd_catch_up_bytes_held {}\n", catch_up.bytes_held);
+  metric("factsd_catch_up_reads_waiting", "gauge",
+         "Catch-up reads queued: over budget, streams wait for chunks to be sent or given back.");
+  out += fmt::format("factsd_catch_up_reads_waiting {}\n", catch_up.reads_waiting);
+  metric("factsd_catch_up_given_back_total", "counter",
+         "Catch-up chunks let go by streams that took them slower than the floor.");
+  out += fmt::format("factsd_catch_up_given_back_total {}\n", catch_up_given_back_.load());
   metric("factsd_streams_ended_total", "counter", "Streams ended, by reason.");
   for (std::size_t i = 0; i < end_names.size(); ++i)
     out += fmt::format("factsd_streams_ended_total{{reason=\"{}\"}} {}\n", end_names[i],

@@ -20,6 +20,10 @@ http::tcp::endpoint endpoint_of(config const& cfg) {
   return {address, cfg.listen_port};
 }
 
+// Threads for the store reads of requests (pages, single facts): two, so one read stuck
+// behind a stopped NATS node does not hold up the others.
+constexpr unsigned store_read_threads = 2;
+
 bool is_loopback(std::string const& host) {
   boost::system::error_code ec;
   auto const address = http::net::ip::make_address(host, ec);
@@ -48,6 +52,7 @@ server::server(config cfg)
       commits_(make_committer(*store_, *hub_, cfg_.publish_timeout)),
       cors_(cfg_.cors_origins),
       files_(cfg_.web_root),
+      reads_(std::make_unique<read_pool>(store_read_threads)),
       session_ctx_(std::make_unique<http::session_context>(
           http::session_context{{cors_, files_, *hub_, *store_, std::chrono::steady_clock::now(),
                                  cfg_.publish_token, cfg_.limits, stats_, cfg_.max_lag},
@@ -56,9 +61,11 @@ server::server(config cfg)
                                 cfg_.retry,
                                 stats_,
                                 requests_in_flight_,
-                                cfg_.publish_timeout})),
+                                cfg_.publish_timeout,
+                                *reads_})),
       reader_(std::make_unique<catch_up_reader>(*store_, catch_up_reader::default_chunk_bytes,
                                                 catch_up_reader::default_budget_bytes, 2)) {
+  session_ctx_->routes.catch_up = reader_.get();
   hub_->limit_clients(cfg_.limits.max_clients);
   // The one road from the log to the streams, for every store: what this instance stores and
   // what another stores on a shared log reach the broadcaster here, in seq order; a committer
@@ -214,7 +221,9 @@ bool server::stop() {
     if (worker->thread.joinable()) worker->thread.join();
     hub_->detach(worker->streams.get());
   }
-  stopped_cleanly_ = writer_done && threads_done;
+  // The reads still queued never run: their requests ended with the io_contexts' handlers.
+  bool const reads_done = reads_->stop(threads_deadline);
+  stopped_cleanly_ = writer_done && threads_done && reads_done;
   if (!stopped_cleanly_) return false;
   spdlog::info("factsd stopped; {} facts stored, newest id {}", store_->count(),
                store_->last_seq());

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,7 +50,11 @@ struct catch_up_chunk {
  * `chunk_bytes` of JSON (always at least one fact); concurrent and later requests for the same
  * seq share one read and one chunk while any stream still holds it, so a reconnect storm with
  * thousands of identical Last-Event-IDs costs one read per chunk. The chunks alive are bounded
- * in total by `budget_bytes`: past it, reads wait until streams have sent theirs.
+ * in total by `budget_bytes`: past it, reads wait until streams have sent theirs (or given them
+ * back, as a stream slower than catch_up_floor_bytes_per_second does). A stream's first chunk
+ * (its snapshot array, at most resume_snapshot_bytes) is read before any other and may go a
+ * quarter of the budget beyond it: streams that hold the budget never keep a new client from
+ * its first event.
  */
 class catch_up_reader {
  public:
@@ -67,9 +72,9 @@ class catch_up_reader {
   catch_up_reader(catch_up_reader const&) = delete;
   catch_up_reader& operator=(catch_up_reader const&) = delete;
 
-  /// Asks for the facts after `after` as events; `done` runs exactly once, unless the reader
-  /// stops first.
-  void read(std::uint64_t after, done_fn done);
+  /// Asks for the facts after `after` as events, at most `bytes` of their JSON (0: the
+  /// reader's chunk_bytes); `done` runs exactly once, unless the reader stops first.
+  void read(std::uint64_t after, done_fn done, std::size_t bytes = 0);
 
   /// Asks for the facts after `after`, up to `until`, as one snapshot event whose id is the
   /// newest fact in it (the first event of a stream that catches up). Shared by the streams
@@ -78,6 +83,8 @@ class catch_up_reader {
 
   /// Bytes of the chunks alive now (held by streams), and store reads done: for tests, /metrics.
   std::size_t bytes_held() const { return budget_->held.load(); }
+  /// Reads queued and not started (waiting for a thread or for the budget).
+  std::size_t reads_waiting() const;
   std::uint64_t reads() const { return reads_.load(); }
 
  private:
@@ -91,13 +98,16 @@ class catch_up_reader {
   /** Represents what a read is for: it is shared between the streams with the same. */
   struct request {
     std::uint64_t after = 0;
-    std::uint64_t until = 0;  ///< 0: as far as chunk_bytes goes (events)
+    std::uint64_t until = 0;  ///< 0: as far as the byte bound goes (events)
     chunk_form form = chunk_form::events;
+    std::size_t bytes = 0;  ///< the byte bound; 0: chunk_bytes
     friend auto operator<=>(request const&, request const&) = default;
   };
 
   void ask(request what, done_fn done);
   void run();
+  /// The next read the budget allows, first chunks first; nullopt when none may start now.
+  std::optional<request> next_allowed();
   std::shared_ptr<catch_up_chunk const> read_chunk(request what);
 
   fact_store const& store_;
@@ -106,9 +116,10 @@ class catch_up_reader {
   std::shared_ptr<budget> budget_;
   std::atomic<std::uint64_t> reads_{0};
 
-  std::mutex mutex_;  // guards the members below
+  mutable std::mutex mutex_;  // guards the members below
   std::condition_variable wake_;
-  std::deque<request> queue_;                                      // reads to do, oldest first
+  std::deque<request> firsts_;                                     // first chunks to read
+  std::deque<request> queue_;                                      // other reads, oldest first
   std::map<request, std::vector<done_fn>> waiting_;                // queued or being read
   std::map<request, std::weak_ptr<catch_up_chunk const>> shared_;  // read, maybe still held
   bool stopping_ = false;

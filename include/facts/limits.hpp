@@ -11,6 +11,16 @@ namespace facts {
 /// in chunks. The broadcaster builds resume snapshots to it, the catch-up reader first chunks.
 inline constexpr std::size_t resume_snapshot_bytes = 64 * 1024;
 
+/// The slowest a stream that catches up may take its chunk while holding it: chunks are shared
+/// and their total is bounded, so one that holds a chunk for longer than
+/// catch_up_floor_grace, having taken less than this rate over that time, gives it back (only
+/// the rest of the event it is in the middle of is kept, copied) and reads on in chunks of
+/// catch_up_slow_chunk_bytes, which it takes in about a grace period. It is never cut off for
+/// it: --write-timeout alone ends a stream that takes nothing.
+inline constexpr std::size_t catch_up_floor_bytes_per_second = 32 * 1024;
+inline constexpr std::chrono::seconds catch_up_floor_grace{2};
+inline constexpr std::size_t catch_up_slow_chunk_bytes = 32 * 1024;
+
 /** Represents every bound the server enforces, each with its default (see README). */
 struct limits {
   /// Largest POST /fact body; a larger Content-Length is refused before the body is read.

@@ -47,6 +47,8 @@ class metrics {
   void stream_ended(stream_end why);
   void facts_published(std::uint64_t n) { facts_published_ += n; }
   void lagging_changed(int delta) { lagging_ += delta; }
+  /// A stream below the catch-up floor let go of its chunk (sse_session::give_back_chunk).
+  void catch_up_given_back() { catch_up_given_back_ += 1; }
   /// Counts one answer. `route` is one of route_names (any other counts as "other"); a status
   /// outside 100-599 counts as 599.
   void request_answered(std::string_view route, unsigned status);
@@ -71,14 +73,22 @@ class metrics {
     std::uint64_t invalid = 0;  ///< seqs whose payload in the log was not a valid fact
   };
 
+  /// What the catch-up reader holds and has queued, for prometheus_text().
+  struct catch_up_figures {
+    std::size_t bytes_held = 0;     ///< bytes of the chunks alive, against the budget
+    std::size_t reads_waiting = 0;  ///< reads queued and not started
+  };
+
   /// The Prometheus exposition of every counter.
-  std::string prometheus_text(hub_figures const& hub, log_figures const& log) const;
+  std::string prometheus_text(hub_figures const& hub, log_figures const& log,
+                              catch_up_figures const& catch_up) const;
 
  private:
   std::atomic<std::uint64_t> facts_published_{0};
   std::atomic<std::uint64_t> events_written_{0};
   std::atomic<std::uint64_t> bytes_written_{0};
   std::atomic<std::int64_t> lagging_{0};
+  std::atomic<std::uint64_t> catch_up_given_back_{0};
   std::array<std::atomic<std::uint64_t>, 6> streams_ended_{};
   std::array<std::atomic<std::uint64_t>, latency_buckets.size() + 1> latency_counts_{};
   std::atomic<std::uint64_t> latency_sum_ns_{0};

@@ -95,6 +95,9 @@ class server {
   http::static_files files_;
   metrics stats_;
   std::atomic<std::size_t> requests_in_flight_{0};
+  // Before the sessions' context, which refers to it; stop() ends its threads and drops the
+  // reads still queued (sessions among them) while the io_contexts still exist.
+  std::unique_ptr<read_pool> reads_;
   std::unique_ptr<http::session_context> session_ctx_;
   // After everything sessions refer to: destroyed first.
   std::vector<std::unique_ptr<io_worker>> workers_;

@@ -152,23 +152,44 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
   try {
     decision = route_request(req_, ctx_.routes);
   } catch (std::exception const& e) {
-    // A store read failed, or memory ran out: this request fails, the server keeps serving.
-    spdlog::error("[http] {} {} failed: {}", std::string(req_.method_string()),
-                  std::string(req_.target()), e.what());
-    return do_write(error_response(bhttp::status::service_unavailable,
-                                   "the server could not answer this request", req_,
-                                   ctx_.routes.cors));
+    return do_write(failure_answer(e));
   }
   switch (decision.what) {
     case route_decision::action::respond:
       return do_write(std::move(decision.res));
     case route_decision::action::open_stream:
       return open_stream(std::move(decision.res));
+    case route_decision::action::read:
+      return answer_read(std::move(decision.read));
     case route_decision::action::publish:
       posts_.add({std::move(decision.fact_json), std::move(decision.idempotency_key)},
                  [self = shared_from_this()](auto result) { self->on_published(result); });
       return;
   }
+}
+
+response http_session::failure_answer(std::exception const& e) const {
+  // A store read failed, or memory ran out: this request fails, the server keeps serving.
+  spdlog::error("[http] {} {} failed: {}", std::string(req_.method_string()),
+                std::string(req_.target()), e.what());
+  return error_response(bhttp::status::service_unavailable,
+                        "the server could not answer this request", req_, ctx_.routes.cors);
+}
+
+void http_session::answer_read(std::function<response()> read) {
+  // req_ stays as it is until the answer is written: the read refers to it from the pool.
+  ctx_.reads.run(
+      [self = shared_from_this(), read = std::move(read), ex = socket_.get_executor()]() mutable {
+        std::optional<response> res;
+        try {
+          res = read();
+        } catch (std::exception const& e) {
+          res = self->failure_answer(e);
+        }
+        net::post(ex, [self = std::move(self), res = std::move(*res)]() mutable {
+          self->do_write(std::move(res));
+        });
+      });
 }
 
 void http_session::open_stream(response header) {

@@ -96,7 +96,10 @@ response metrics_page(request const& req, route_context const& ctx) {
                        ctx.stats.prometheus_text(
                            {ctx.hub.client_count(), ctx.hub.snapshots_built()},
                            {log.last_seq, log.last_seq > last ? log.last_seq - last : 0, log.acked,
-                            log.duplicate, log.timeout, log.no_quorum, log.invalid}));
+                            log.duplicate, log.timeout, log.no_quorum, log.invalid},
+                           ctx.catch_up ? metrics::catch_up_figures{ctx.catch_up->bytes_held(),
+                                                                    ctx.catch_up->reads_waiting()}
+                                        : metrics::catch_up_figures{}));
 }
 
 bool static_file_exists(std::string_view target, route_context const& ctx) {

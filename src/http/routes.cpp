@@ -10,7 +10,13 @@ namespace facts::http {
 namespace {
 
 route_decision respond(response res) {
-  return {route_decision::action::respond, std::move(res), {}, {}};
+  return {route_decision::action::respond, std::move(res), {}, {}, {}};
+}
+
+// A route that reads the store: a page from NATS may wait seconds for a stopped node, and the
+// I/O thread serves every stream and request on it meanwhile.
+route_decision read_store(std::function<response()> read) {
+  return {route_decision::action::read, {}, {}, {}, std::move(read)};
 }
 
 route_decision open_stream(request const& req, route_context const& ctx) {
@@ -22,7 +28,7 @@ route_decision open_stream(request const& req, route_context const& ctx) {
   ctx.cors.apply(res, origin_of(req));
   // The body runs until the connection closes: no length, no chunking.
   res.keep_alive(false);
-  return {route_decision::action::open_stream, std::move(res), {}, {}};
+  return {route_decision::action::open_stream, std::move(res), {}, {}, {}};
 }
 
 // What a POST /fact head alone can refuse: no token, a type other than JSON, a bad key.
@@ -54,7 +60,7 @@ route_decision publish(request const& req, route_context const& ctx) {
   auto parsed = parse_fact(req.body());
   if (!parsed.ok())
     return respond(error_response(bhttp::status::bad_request, parsed.error, req, ctx.cors));
-  return {route_decision::action::publish, {}, std::move(parsed.json), std::move(key)};
+  return {route_decision::action::publish, {}, std::move(parsed.json), std::move(key), {}};
 }
 
 bool allows(std::string_view route, bhttp::verb method);
@@ -112,8 +118,14 @@ route_decision route_request(request const& req, route_context const& ctx) {
   auto decision = route_by_path(req, ctx);
   // HEAD gets the headers GET would, Content-Length included, and never a body: one would be
   // read as the start of the next response on a keep-alive connection.
-  if (req.method() == bhttp::verb::head && decision.what == route_decision::action::respond)
-    decision.res.body().clear();
+  if (req.method() != bhttp::verb::head) return decision;
+  if (decision.what == route_decision::action::respond) decision.res.body().clear();
+  if (decision.what == route_decision::action::read)
+    decision.read = [read = std::move(decision.read)] {
+      auto res = read();
+      res.body().clear();
+      return res;
+    };
   return decision;
 }
 
@@ -149,8 +161,10 @@ route_decision route_by_path(request const& req, route_context const& ctx) {
   if (route == "events") return open_stream(req, ctx);
   if (route == "fact") return publish(req, ctx);
   auto const path = std::string_view(req.target()).substr(0, req.target().find('?'));
-  if (path == "/facts") return respond(facts_page(req, ctx));
-  if (route == "facts") return respond(one_fact(req, ctx, path.substr(7)));
+  if (path == "/facts") return read_store([&req, &ctx] { return facts_page(req, ctx); });
+  if (route == "facts")
+    return read_store(
+        [&req, &ctx, id = std::string(path.substr(7))] { return one_fact(req, ctx, id); });
   if (route == "status") return respond(status(req, ctx));
   return respond(static_file(req, ctx));
 }

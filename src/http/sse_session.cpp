@@ -86,7 +86,44 @@ void sse_session::advance_catch_up() {
   auto const form = !first_pending_ ? chunk_form::events
                     : reset_        ? chunk_form::reset_array
                                     : chunk_form::array;
-  group_.read_catch_up(shared_from_this(), sent_through_, catch_up_until_, form);
+  group_.read_catch_up(shared_from_this(), sent_through_, catch_up_until_, form,
+                       slow_catch_up_ ? catch_up_slow_chunk_bytes : 0);
+}
+
+void sse_session::give_back_chunk() {
+  auto const& chunk = *held_;
+  // Its response head still goes first: judged again at the next check.
+  if (out_.front_own() != &chunk.bytes) return;
+  auto const sent = out_.front_own_sent();
+  // The event in progress: [begin, end) of the chunk. A snapshot chunk is one event.
+  std::size_t begin = 0;
+  std::size_t end = chunk.bytes.size();
+  std::uint64_t before = chunk.first_seq - 1;  // the newest seq written whole before it
+  if (!chunk.ends.empty()) {
+    auto const done = static_cast<std::size_t>(
+        std::upper_bound(chunk.ends.begin(), chunk.ends.end(), sent) - chunk.ends.begin());
+    begin = done == 0 ? 0 : chunk.ends[done - 1];
+    end = chunk.ends[done];
+    before += done;
+  }
+  if (sent == begin) {
+    out_.replace_front_own(nullptr);
+    sent_through_ = before;
+    if (chunk.ends.empty()) first_pending_ = true;  // the snapshot is read again, whole
+  } else {
+    out_.replace_front_own(
+        std::make_shared<std::string const>(chunk.bytes.substr(sent, end - sent)));
+    if (!chunk.ends.empty()) sent_through_ = before + 1;
+  }
+  if (spdlog::should_log(spdlog::level::debug))
+    spdlog::debug("[sse {}] gave back a catch-up chunk: {} bytes taken in {} ms", peer(),
+                  held_taken_,
+                  std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - held_since_)
+                      .count());
+  held_.reset();
+  slow_catch_up_ = true;
+  group_.stats().catch_up_given_back();
 }
 
 void sse_session::on_chunk(std::shared_ptr<catch_up_chunk const> chunk) {
@@ -104,6 +141,9 @@ void sse_session::on_chunk(std::shared_ptr<catch_up_chunk const> chunk) {
   // The frame shares the chunk's ownership: the chunk lives while a stream still sends it.
   out_.push_own(frame(chunk, &chunk->bytes), size);
   sent_through_ = through;
+  held_ = std::move(chunk);
+  held_since_ = std::chrono::steady_clock::now();
+  held_taken_ = 0;
   group_.flush_one(*this);
 }
 
@@ -181,7 +221,12 @@ void sse_session::consume(std::size_t bytes, metrics::write_tally& tally) {
   stalled_since_ = {};
   auto const& log = group_.log();
   auto const from = out_.position();
-  if (out_.take(bytes, log, reads_log()) == 0) return;
+  auto const logged = out_.take(bytes, log, reads_log());
+  if (held_) {
+    held_taken_ += bytes;
+    if (out_.own_empty()) held_.reset();  // written whole: the chunk is not ours any more
+  }
+  if (logged == 0) return;
   // The log's frames this write completed, for the publish-to-write latency.
   auto const& entries = log.entries();
   auto i = log.index_at(from);
@@ -213,8 +258,12 @@ void sse_session::on_writable(beast::error_code ec) {
 
 void sse_session::tick(frame const& f, std::chrono::steady_clock::time_point silent_since) {
   // A stream that owes bytes is writing or waiting for room: a heartbeat would only queue
-  // behind them, and a full socket has the stall check.
-  if (closed_ || closing_ || blocked_ || !owes_nothing() || last_byte_ > silent_since) return;
+  // behind them, and a full socket has the stall check. One waiting for a catch-up read owes
+  // nothing it could write yet: it gets its heartbeat too.
+  bool const waits_for_read = chunk_pending_ && out_.own_empty();
+  if (closed_ || closing_ || blocked_ || !(owes_nothing() || waits_for_read) ||
+      last_byte_ > silent_since)
+    return;
   // Owing nothing, the heartbeat is the first of the bytes the next writes take.
   out_.push_own(f, f->size());
 }
@@ -230,6 +279,11 @@ void sse_session::finish(frame last) {
 
 bool sse_session::check_stall(std::chrono::steady_clock::time_point now) {
   watched_ = !closed_ && blocked_;
+  if (watched_ && held_ && now - held_since_ >= catch_up_floor_grace &&
+      static_cast<double>(held_taken_) <
+          catch_up_floor_bytes_per_second *
+              std::chrono::duration<double>(now - held_since_).count())
+    give_back_chunk();
   if (!watched_ || now - stalled_since_ < group_.lim().write_timeout) return watched_;
   spdlog::info("[sse {}] cut off: the socket took nothing for {}s (--write-timeout)", peer(),
                group_.lim().write_timeout.count());
@@ -289,6 +343,7 @@ void sse_session::end(stream_end why) {
   if (spdlog::should_log(spdlog::level::debug))
     spdlog::debug("[sse {}] closed ({})", peer(), static_cast<int>(why));
   set_lagging(false);
+  held_.reset();
   if (joined_) {
     group_.stats().stream_ended(why);  // a refused stream never counted as open
     group_.hub().leave();

@@ -146,7 +146,7 @@ void stream_group::watch_stall(std::shared_ptr<sse_session> stream) {
 }
 
 void stream_group::read_catch_up(std::shared_ptr<sse_session> stream, std::uint64_t after,
-                                 std::uint64_t until, chunk_form form) {
+                                 std::uint64_t until, chunk_form form, std::size_t bytes) {
   // The read runs on the reader's thread (or not at all: the chunk may be shared already);
   // the chunk is handed to the stream on ours, like everything the stream touches.
   auto done = [self = shared_from_this(),
@@ -156,7 +156,7 @@ void stream_group::read_catch_up(std::shared_ptr<sse_session> stream, std::uint6
     });
   };
   if (form == chunk_form::events)
-    reader_.read(after, std::move(done));
+    reader_.read(after, std::move(done), bytes);
   else
     reader_.read_first(after, until, form == chunk_form::reset_array, std::move(done));
 }

@@ -72,6 +72,9 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     case http::route_decision::action::respond:
       check_serializes(decision.res);
       break;
+    case http::route_decision::action::read:
+      check_serializes(decision.read());
+      break;
   }
   return 0;
 }

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "facts/store/sqlite_store.hpp"
 #include "support/files.hpp"
 #include "support/http_client.hpp"
+#include "support/metrics.hpp"
 #include "support/paced_stream.hpp"
 #include "support/process.hpp"
 #include "support/resources.hpp"
@@ -99,8 +101,10 @@ TEST_CASE("memory: a slow new client joining a 3 MB window while facts arrive ke
   CHECK(client.error().empty());
   CHECK_FALSE(client.closed());              // never cut off
   CHECK(client.next_seq() == stored + 201);  // everything, once, in order, up to the live end
-  CHECK(server.get().stats().prometheus_text({}, {}).find(
-            "factsd_streams_ended_total{reason=\"slow\"} 0") != std::string::npos);
+  CHECK(server.get()
+            .stats()
+            .prometheus_text({}, {}, {})
+            .find("factsd_streams_ended_total{reason=\"slow\"} 0") != std::string::npos);
 }
 
 TEST_CASE("memory: 200 slow readers resuming 20,000 facts behind stay within the bound",
@@ -182,6 +186,161 @@ TEST_CASE("memory: 200 slow readers resuming 20,000 facts behind stay within the
   CHECK(progressed == readers);
   CHECK(peak_kib - baseline_kib < bound_kib);
   CHECK(hwm_kib - baseline_kib < bound_kib);
+  daemon.send_signal(SIGTERM);
+  CHECK(daemon.wait_exit(20s));
+}
+
+TEST_CASE("catch-up: 300 slow readers holding old chunks keep no new client from its snapshot",
+          "[memory][catch-up]") {
+  // 3,000 facts of 1 KB: a new client's snapshot (3 MB) is over --snapshot-bytes, so it too is
+  // read by the catch-up reader. 300 readers resume from scattered old ids, take their first
+  // events, then read 64 bytes every half second through a 2 KiB receive buffer: each holds a
+  // 256 KiB chunk, 75 MiB in all, past the reader's 64 MiB budget. Before, the new client then
+  // waited with no snapshot and no heartbeat for as long as the slow readers held on.
+  REQUIRE(ft::ensure_fd_limit(4096));
+  ft::temp_dir dir;
+  auto const db = dir / "facts.db";
+  constexpr std::uint64_t stored = 3000;
+  prefill(db, stored, 1000);
+  // The crawl leaves the server's socket full for longer than the default --write-timeout of
+  // 30 s, and that cut-off is not what this test is about.
+  std::vector<std::string> const args{
+      FACTSD_BINARY, "--listen",        "127.0.0.1:0", "--threads", "2",
+      "--store",     "sqlite:" + db,    "--sync",      "normal",    "--heartbeat",
+      "2",           "--write-timeout", "300"};
+  ft::child_process daemon(args, ft::in_dir(dir.path().string()));
+  auto const port = daemon.wait_for_port();
+  REQUIRE(port);
+
+  constexpr int readers = 300;
+  auto const resume_id = [](int i) { return std::uint64_t{1} + 5 * static_cast<unsigned>(i); };
+  std::vector<std::unique_ptr<ft::paced_stream>> slow;
+  for (int i = 0; i < readers; ++i)
+    slow.push_back(std::make_unique<ft::paced_stream>(*port, resume_id(i), 2048));
+  // Each reads its snapshot array and the start of its events at full speed, then crawls.
+  auto const pump_all = [&] {
+    for (int i = 0; i < readers; ++i) {
+      auto& s = *slow[static_cast<std::size_t>(i)];
+      s.pump(s.next_seq() > resume_id(i) + 80 ? 64 : 64 * 1024);
+    }
+  };
+  auto const gauge = [&](char const* name) {
+    return ft::metric_value(ft::metrics_text(*port), name).value_or(-1);
+  };
+  auto const crawling = [&] {
+    int n = 0;
+    for (int i = 0; i < readers; ++i)
+      if (slow[static_cast<std::size_t>(i)]->next_seq() > resume_id(i) + 80) ++n;
+    return n;
+  };
+  // Until every reader of the crowd crawls; the gauges say how much of the budget it holds.
+  auto const began = steady::now();
+  auto deadline = began + 60s;
+  auto next_look = began;
+  double most_held = 0;
+  double most_waiting = 0;
+  while (crawling() < readers && steady::now() < deadline) {
+    pump_all();
+    if (steady::now() >= next_look) {
+      most_held = std::max(most_held, gauge("factsd_catch_up_bytes_held"));
+      most_waiting = std::max(most_waiting, gauge("factsd_catch_up_reads_waiting"));
+      next_look = steady::now() + 100ms;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  REQUIRE(crawling() == readers);
+  auto const crawling_after = steady::now() - began;
+
+  // A new client and a reader resuming at full speed while the crowd crawls on.
+  ft::paced_stream fresh(*port, std::nullopt, 64 * 1024);
+  ft::paced_stream fast(*port, std::uint64_t{100}, 64 * 1024);
+  auto const opened = steady::now();
+  std::optional<steady::duration> first_id_after;
+  std::optional<steady::duration> caught_up_after;
+  steady::duration fast_silence{};
+  auto fast_last_byte = opened;
+  auto next_crawl = opened;
+  steady::duration slowest_status{};
+  auto next_status = opened;
+  deadline = opened + 60s;
+  while ((!first_id_after || !caught_up_after) && steady::now() < deadline) {
+    fresh.pump(1024 * 1024);
+    auto const fast_had = fast.bytes_read();
+    fast.pump(1024 * 1024);
+    auto const now = steady::now();
+    if (fast.bytes_read() != fast_had) {
+      fast_silence = std::max(fast_silence, now - fast_last_byte);
+      fast_last_byte = now;
+    }
+    if (!first_id_after && fresh.next_seq() > 0) first_id_after = now - opened;
+    if (!caught_up_after && fast.next_seq() == stored + 1) caught_up_after = now - opened;
+    if (now >= next_crawl) {
+      pump_all();
+      next_crawl = now + 500ms;
+    }
+    if (now >= next_status) {
+      auto const asked = steady::now();
+      auto const res = ft::get(*port, "/status");
+      REQUIRE(res.result_int() == 200);
+      slowest_status = std::max(slowest_status, steady::now() - asked);
+      next_status = steady::now() + 250ms;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  auto const ms = [](steady::duration d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  };
+  WARN("new client's first id after "
+       << (first_id_after ? ms(*first_id_after) : -1) << " ms; fast reader caught up after "
+       << (caught_up_after ? ms(*caught_up_after) : -1) << " ms, silent at most "
+       << ms(fast_silence) << " ms; slowest /status " << ms(slowest_status)
+       << " ms; the crowd crawled after " << ms(crawling_after) << " ms, holding at most "
+       << most_held << " bytes, with at most " << most_waiting << " reads waiting");
+  REQUIRE(first_id_after);
+  CHECK(*first_id_after < 5s);
+  CHECK(fresh.error().empty());
+  CHECK(slowest_status < 1s);
+  // The fast reader waits for room in the budget while the crowd holds it, until the crowd
+  // gives its chunks back (each after 2 s below 32 KiB/s): heartbeats come meanwhile.
+  REQUIRE(caught_up_after);
+  CHECK(fast.error().empty());
+  CHECK(fast_silence < 2s + 1s);
+
+  // The crowd crawls on below the floor: each reader gives its chunk back.
+  deadline = steady::now() + 30s;
+  while (gauge("factsd_catch_up_given_back_total") < readers / 2 && steady::now() < deadline) {
+    pump_all();
+    std::this_thread::sleep_for(500ms);  // the crawl's pace
+  }
+  CHECK(gauge("factsd_catch_up_given_back_total") >= readers / 2);
+  CHECK(gauge("factsd_catch_up_bytes_held") < 32 * 1024 * 1024);
+
+  // Nothing was lost or repeated for the readers that gave their chunks back: a thirtieth of them
+  // now read at full speed to the end, checked fact by fact on the way.
+  for (int i = 0; i < readers; ++i)
+    if (i % 30 != 0) slow[static_cast<std::size_t>(i)].reset();
+  auto const at_end = [&] {
+    for (int i = 0; i < readers; i += 30)
+      if (slow[static_cast<std::size_t>(i)]->next_seq() != stored + 1) return false;
+    return true;
+  };
+  deadline = steady::now() + 60s;
+  while (!at_end() && steady::now() < deadline) {
+    for (int i = 0; i < readers; i += 30)
+      slow[static_cast<std::size_t>(i)]->pump(1024 * 1024);
+    std::this_thread::sleep_for(5ms);
+  }
+  WARN("a thirtieth of the crowd read to the end in " << ms(steady::now() - (deadline - 60s))
+                                                      << " ms");
+  for (int i = 0; i < readers; i += 30) {
+    auto const& s = *slow[static_cast<std::size_t>(i)];
+    INFO("reader " << i << " resumed after " << resume_id(i) << ": " << s.error());
+    INFO("factsd: " << daemon.err().substr(daemon.err().size() -
+                                           std::min<std::size_t>(3000, daemon.err().size())));
+    CHECK(s.error().empty());
+    CHECK_FALSE(s.closed());
+    CHECK(s.next_seq() == stored + 1);
+  }
   daemon.send_signal(SIGTERM);
   CHECK(daemon.wait_exit(20s));
 }

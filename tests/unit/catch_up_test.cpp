@@ -216,6 +216,52 @@ TEST_CASE("catch-up chunks alive stay within the reader's budget") {
   CHECK(within_budget);
 }
 
+TEST_CASE("a new stream's first chunk is read while other streams hold the whole budget") {
+  facts::memory_store store;
+  fill(store, 100, 1000);
+  constexpr std::size_t chunk = 10 * 1000;
+  constexpr std::size_t budget = 30 * 1000;  // three chunks; the first chunks' reserve: 7,500
+  facts::catch_up_reader reader(store, chunk, budget);
+  answers held;
+  for (std::uint64_t after : {0, 10, 20})
+    reader.read(after, held.collect());
+  REQUIRE(eventually([&] { return held.count() == 3; }, 5s));
+  REQUIRE(reader.bytes_held() >= budget);
+  // Over budget: another catching-up stream waits, whoever asks first.
+  answers waiting;
+  reader.read(30, waiting.collect());
+  // A new client's first event (its snapshot array, a chunk of at most 64 KiB) does not.
+  answers first;
+  reader.read_first(0, 100, false, first.collect());
+  CHECK(eventually([&] { return first.count() == 1; }, 5s));
+  CHECK(waiting.count() == 0);
+  // The reserve is a quarter of the budget: with this one held, the next new client waits too.
+  answers second;
+  reader.read_first(40, 100, false, second.collect());
+  CHECK_FALSE(eventually([&] { return second.count() == 1; }, 300ms));
+  // Given back, the budget serves the waiting reads again: first chunks first.
+  held.got.clear();
+  first.got.clear();
+  CHECK(eventually([&] { return second.count() == 1 && waiting.count() == 1; }, 5s));
+}
+
+TEST_CASE("a read for a slow stream holds the bytes it asks for, not the chunk size") {
+  facts::memory_store store;
+  fill(store, 100, 1000);
+  facts::catch_up_reader reader(store, 64 * 1000);
+  answers a;
+  reader.read(0, a.collect(), 3000);  // three facts' JSON
+  reader.read(0, a.collect());        // a chunk: 64 of them
+  REQUIRE(eventually([&] { return a.count() == 2; }, 5s));
+  CHECK(a.at(0)->last_seq == 3);
+  CHECK(a.at(1)->last_seq == 64);
+  // Even below one fact, a read holds one: the stream moves on.
+  reader.read(10, a.collect(), 1);
+  REQUIRE(eventually([&] { return a.count() == 3; }, 5s));
+  CHECK(a.at(2)->first_seq == 11);
+  CHECK(a.at(2)->last_seq == 11);
+}
+
 TEST_CASE("a snapshot over its byte bound becomes a catch-up in chunks") {
   facts::memory_store store;
   fill(store, 100, 1000);  // 100,000 bytes of JSON, all in the window

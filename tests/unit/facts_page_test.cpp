@@ -31,8 +31,10 @@ struct page_fixture {
   nlohmann::json page(std::string const& query) const {
     facts::http::request req{bhttp::verb::get, "/facts?" + query, 11};
     auto const d = facts::http::route_request(req, ctx);
-    REQUIRE(d.res.result() == bhttp::status::ok);
-    return nlohmann::json::parse(d.res.body());
+    REQUIRE(d.what == facts::http::route_decision::action::read);
+    auto const res = d.read();
+    REQUIRE(res.result() == bhttp::status::ok);
+    return nlohmann::json::parse(res.body());
   }
 };
 

@@ -10,6 +10,7 @@
 #include "facts/http/routes.hpp"
 #include "facts/http/stream_group.hpp"
 #include "facts/limits.hpp"
+#include "facts/read_pool.hpp"
 
 namespace facts::http {
 
@@ -25,6 +26,8 @@ struct session_context {
   /// Longest a Last-Event-ID the log has, but this instance not yet, waits for it to be
   /// fanned out here (--publish-timeout).
   std::chrono::milliseconds catch_up_wait{5000};
+  /// Where the routes that read the store are answered, off the I/O threads.
+  read_pool& reads;
 };
 
 /**
@@ -50,6 +53,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void on_read_header(beast::error_code ec, std::size_t bytes);
   void do_read_body();
   void on_read(beast::error_code ec, std::size_t bytes);
+  /// The 503 for a request whose answer failed (a store read threw); logs why.
+  response failure_answer(std::exception const& e) const;
+  /// Runs `read` on the read pool and writes its answer back on this session's thread.
+  void answer_read(std::function<response()> read);
   void open_stream(response header);
   void refuse(bhttp::status status, std::string const& message);
   /// Answers `res` to a request whose body is unread, and closes.

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "facts/broadcaster.hpp"
+#include "facts/catch_up_reader.hpp"
 #include "facts/http/cors.hpp"
 #include "facts/http/net.hpp"
 #include "facts/http/static_files.hpp"
@@ -27,7 +28,8 @@ struct route_context {
   std::string const& publish_token;  ///< empty: anyone may publish
   limits const& lim;
   metrics const& stats;
-  std::uint64_t max_lag = 1000;  ///< /healthz answers 503 beyond it (--max-lag)
+  std::uint64_t max_lag = 1000;               ///< /healthz answers 503 beyond it (--max-lag)
+  catch_up_reader const* catch_up = nullptr;  ///< for /metrics; none in routing's unit tests
 };
 
 // The routes that only read: each answers a complete GET (or HEAD) whose path and method

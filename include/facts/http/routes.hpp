@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,11 +18,15 @@ struct route_decision {
     respond,      ///< send `res`
     open_stream,  ///< hand the connection to an SSE stream whose response header is `res`
     publish,      ///< store `fact_json`, then answer with publish_answer()
+    read,         ///< run `read` off the I/O thread (it reads the store), then send its answer
   };
   action what = action::respond;
   response res;
   std::string fact_json;
   std::string idempotency_key;  ///< from the Idempotency-Key header; empty when none
+  /// The answer to a request that reads the store. It refers to the request and the context
+  /// it was routed with: both must outlive it, and the request must not change meanwhile.
+  std::function<response()> read;
 };
 
 /// Routes a complete request.

@@ -72,6 +72,9 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   /// Whether the log follows its own frames now: joined, history all queued, not cut short.
   bool reads_log() const;
   void advance_catch_up();
+  /// Lets go of the catch-up chunk held, keeping a copy of the rest of the event in progress:
+  /// the stream reads below catch_up_floor_bytes_per_second (see limits.hpp).
+  void give_back_chunk();
   void keep_log_bounded();
   void consume(std::size_t bytes, metrics::write_tally& tally);
   void wait_writable();
@@ -108,6 +111,11 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   bool reset_ = false;                // ... and it is a `reset` one
   std::uint64_t sent_through_ = 0;    // newest seq of the history queued in out_
   std::uint64_t catch_up_until_ = 0;  // the history ends there; the log starts after it
+  // The catch-up chunk being written, while it is: judged against the floor by check_stall.
+  std::shared_ptr<catch_up_chunk const> held_;
+  std::chrono::steady_clock::time_point held_since_;
+  std::size_t held_taken_ = 0;  // bytes written since it came
+  bool slow_catch_up_ = false;  // gave a chunk back: reads small chunks from now on
 };
 
 }  // namespace facts::http

@@ -36,6 +36,19 @@ class stream_bytes {
   }
 
   bool own_empty() const { return own_.empty(); }
+
+  /// The first own frame owed (null when none) and how many of its bytes were written.
+  std::string const* front_own() const { return own_.empty() ? nullptr : own_.front().bytes.get(); }
+  std::size_t front_own_sent() const { return own_sent_; }
+  /// Replaces the first own frame, part written, by `f` (whole, none of it written yet), or
+  /// drops it when `f` is null: a stream lets go of a frame it shares.
+  void replace_front_own(frame f) {
+    own_sent_ = 0;
+    if (f)
+      own_.front() = {f, f->size()};
+    else
+      own_.erase(own_.begin());
+  }
   bool last_owed() const { return last_ && last_sent_ < last_->size(); }
 
   /// Next byte of the log this stream sends (the log part starts there).

@@ -60,9 +60,10 @@ class stream_group : public subscriber, public std::enable_shared_from_this<stre
   limits const& lim() const { return limits_; }
   metrics& stats() { return stats_; }
   /// Has the catch-up reader read the facts after `after` (up to `until` for a snapshot array)
-  /// for `stream`, in `form`; the chunk comes back to it on this thread (sse_session::on_chunk).
+  /// for `stream`, in `form`, events at most `bytes` (0: the reader's chunk size); the chunk
+  /// comes back to it on this thread (sse_session::on_chunk).
   void read_catch_up(std::shared_ptr<sse_session> stream, std::uint64_t after, std::uint64_t until,
-                     chunk_form form);
+                     chunk_form form, std::size_t bytes);
   /// Writes what one stream owes now (its socket has room again).
   void flush_one(sse_session& stream);
   /// Has the stall check look at a stream whose socket is full (see sse_session::check_stall).
