@@ -3,6 +3,10 @@
 // parsed as markup.
 
 const liveRows = document.getElementById('live-facts');
+const olderRows = document.getElementById('older-facts');
+const gapRows = document.getElementById('gap');
+const olderButton = document.getElementById('older');
+const olderState = document.getElementById('older-state');
 const empty = document.getElementById('empty');
 const state = document.getElementById('state');
 const clients = document.getElementById('clients');
@@ -15,9 +19,14 @@ const formError = document.getElementById('form-error');
 const STATUS_EVERY_MS = 5000;
 const REOPEN_AFTER_MS = 5000;
 const HELLO_EVERY_MS = 1000;
-// What a tab holds and renders, whatever the size of the store: the newest LIVE_ROWS facts.
-// The DOM never holds more rows, and a tab's messages to others never more facts.
+// What a tab holds and renders, whatever the size of the store: the newest LIVE_ROWS facts,
+// and what the reader asked for with "Older facts", OLDER_PAGE at a click (GET /facts caps a
+// page at 1,000) and at most OLDER_ROWS of them. Past that bound the newest of the older facts
+// leave, since the reader is walking away from them. The DOM never holds more than
+// LIVE_ROWS + OLDER_ROWS fact rows, and a tab's messages to others never more than LIVE_ROWS.
 const LIVE_ROWS = 1000;
+const OLDER_PAGE = 500;
+const OLDER_ROWS = 5000;
 const RENDER_EVERY_MS = 100; // why: at scheduleRender
 
 // The seq of the newest fact received. factsd sends it as every event's id:, EventSource
@@ -30,6 +39,13 @@ let newestSeq = 0;
 // screen and the facts here are matched by a subtraction.
 let live = [];
 let lastKey = 0;
+// Facts loaded on demand, oldest first, as { seq, fact }; all of them older than live[0].
+let older = [];
+// The oldest seq shown when GET /facts had nothing older than it (retention may have dropped
+// the first facts); the button comes back once older facts are shown again.
+let noOlderBelow = 0;
+// Counts the resets: an answer to an older request from before one belongs to another store.
+let storeGeneration = 0;
 
 // One stream for all tabs. A browser gives an origin six HTTP/1.1 connections and every
 // EventSource holds one, so a seventh tab would hang. The tabs of an origin therefore elect a
@@ -136,6 +152,15 @@ function replace(facts, lastEventId) {
   append(facts, lastEventId);
 }
 
+// The server's facts are not the ones we had (a reset): older facts we loaded go too.
+function resetTo(facts, lastEventId) {
+  storeGeneration += 1;
+  older = [];
+  olderRows.replaceChildren();
+  noOlderBelow = 0;
+  replace(facts, lastEventId);
+}
+
 // Facts arrive 200 a second, and faster in a catch-up. The DOM changes in an animation frame, at
 // most once every RENDER_EVERY_MS, by the rows that came and left since, never the whole table.
 // Each change has the browser lay out and paint the table again, about as much work for one row
@@ -176,8 +201,86 @@ function render() {
   }
   liveRows.append(fresh);
   if (live.length > 0) renderedLast = live.at(-1).key;
-  empty.hidden = live.length > 0;
+  showBounds();
 }
+
+// The gap line between older and live facts, the "Older facts" button and the empty note.
+function showBounds() {
+  const gap = older.length > 0 && live.length > 0 ? live[0].seq - older.at(-1).seq - 1 : 0;
+  if (gap > 0) {
+    const row = gapRows.rows[0] ?? gapRows.insertRow();
+    const cell = row.cells[0] ?? row.insertCell();
+    cell.colSpan = 2;
+    const count = `${gap.toLocaleString('en')} ${gap === 1 ? 'fact' : 'facts'}`;
+    cell.textContent = `${count} in between not shown`;
+  } else if (gapRows.rows.length > 0) {
+    gapRows.replaceChildren();
+  }
+  const oldest = oldestShownSeq();
+  olderButton.hidden = oldest === null || oldest <= 1 || oldest <= noOlderBelow;
+  empty.hidden = live.length + older.length > 0;
+}
+
+function oldestShownSeq() {
+  const first = older.length > 0 ? older[0] : live[0];
+  return first && first.seq !== null ? first.seq : null;
+}
+
+// ---- older facts, on demand ------------------------------------------------------------------
+
+// The facts with after < id < before, oldest first. GET /facts has only `after`, so a page that
+// ends just below `before` starts OLDER_PAGE below it; a page may stop short of its limit (the
+// server ends one before 1 MiB), so it reads on from `next` until it reaches `before`.
+async function factsBetween(after, before) {
+  const found = [];
+  while (after < before - 1) {
+    const url = `/facts?after=${after}&limit=${before - 1 - after}`;
+    const res = await fetch(url, { cache: 'no-store' });
+    if (!res.ok) throw new Error(`GET /facts answered ${res.status}`);
+    const page = await res.json();
+    const below = page.facts.filter((f) => f.id < before);
+    found.push(...below);
+    if (below.length === 0 || below.length < page.facts.length || !(page.next > after)) break;
+    after = page.next;
+  }
+  return found;
+}
+
+async function loadOlder() {
+  const before = oldestShownSeq();
+  if (before === null || before <= 1) return;
+  const generation = storeGeneration;
+  olderButton.disabled = true;
+  olderState.textContent = 'Loading…';
+  let failed = false;
+  try {
+    const facts = await factsBetween(Math.max(0, before - 1 - OLDER_PAGE), before);
+    // After a reset they belong to another store. Live facts that left meanwhile only widen
+    // the gap between the two parts.
+    if (generation !== storeGeneration) return;
+    if (facts.length === 0) noOlderBelow = before;
+    prependOlder(facts.map((f) => ({ seq: f.id, fact: f.fact })));
+  } catch {
+    failed = true;
+  } finally {
+    olderState.textContent = failed ? 'Could not load older facts.' : '';
+    olderButton.disabled = false;
+    showBounds();
+  }
+}
+
+function prependOlder(entries) {
+  const rows = document.createDocumentFragment();
+  for (const { seq, fact } of entries) rows.append(factRow(fact, seq, seq));
+  olderRows.prepend(rows);
+  older = entries.concat(older);
+  while (older.length > OLDER_ROWS) {
+    older.pop();
+    olderRows.lastElementChild.remove();
+  }
+}
+
+olderButton.addEventListener('click', loadOlder);
 
 // ---- the stream ------------------------------------------------------------------------------
 
@@ -205,7 +308,7 @@ function onReset(event) {
   const data = parse(event);
   if (data === undefined) return;
   const facts = [].concat(data);
-  replace(facts, event.lastEventId);
+  resetTo(facts, event.lastEventId);
   forward('reset', event, facts);
 }
 
@@ -258,6 +361,7 @@ function forward(type, event, facts) {
 }
 
 // The live facts, for a tab that joins or lost track: at most LIVE_ROWS, ending at newestSeq.
+// Facts loaded on demand stay in the tab that asked for them.
 function sendSnapshot() {
   channel.postMessage({
     kind: 'snapshot',
@@ -292,7 +396,8 @@ function onFollowerMessage(msg) {
   const facts = [].concat(data);
   if (msg.kind === 'snapshot' || (msg.kind === 'event' && msg.type === 'reset')) {
     // A whole list: the start of a table that has none, the rest of one that has a beginning.
-    if (msg.type === 'reset' || !synced || leavesGap(facts, msg.lastEventId)) replace(facts, msg.lastEventId);
+    if (msg.type === 'reset') resetTo(facts, msg.lastEventId);
+    else if (!synced || leavesGap(facts, msg.lastEventId)) replace(facts, msg.lastEventId);
     else append(facts, msg.lastEventId);
     synced = true;
     if (msg.state) leaderState = msg.state;
