@@ -69,6 +69,11 @@ void nats_connection::connect(clock::time_point deadline, jsPubAckHandler on_ack
   // answers 503 to POSTs, and must come back by itself.
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(nats_opts_, -1);
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(nats_opts_, t.reconnect_pause.count());
+  // No reconnect buffer: nats.c keeps what is published while it reconnects and sends it once
+  // reconnected, after we may have answered 503 for it. With 0 bytes its check refuses every
+  // publish then (NATS_INSUFFICIENT_BUFFER, pub.c 3.4.1), requests included: nothing goes out
+  // later than the moment it was handed over.
+  if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(nats_opts_, 0);
   // A dead server is noticed within seconds, not the default two minutes.
   if (s == NATS_OK) s = natsOptions_SetPingInterval(nats_opts_, t.ping_interval.count());
   if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(nats_opts_, max_pings_out);

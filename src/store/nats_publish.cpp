@@ -135,8 +135,8 @@ void nats_store::publish_loop() {
 }
 
 void nats_store::send(std::uint64_t id, publish_job& job) {
-  // Not connected: nats.c would keep the message in its reconnect buffer and publish it after
-  // we answered 503, so it is not handed over until the connection is back.
+  // Not connected: not handed over until the connection is back. Should it drop between this
+  // check and the publish, nats.c refuses the message (it has no reconnect buffer).
   if (natsConnection_Status(connection_.conn()) != NATS_CONN_STATUS_CONNECTED) {
     job.last = {nullptr, false, 0, false, NATS_CONNECTION_DISCONNECTED, {}, "not connected"};
     job.send_at = clock::now() + nats_timings::retry_pause;
@@ -176,7 +176,10 @@ void nats_store::send(std::uint64_t id, publish_job& job) {
     std::lock_guard lock(publish_mutex_);
     in_flight_.erase(job.sent);
   }
-  job.last = {nullptr, false, 0, false, s, {}, natsStatus_GetText(s)};
+  if (s == NATS_INSUFFICIENT_BUFFER)  // it started reconnecting since the check: refused, unsent
+    job.last = {nullptr, false, 0, false, NATS_CONNECTION_DISCONNECTED, {}, "not connected"};
+  else
+    job.last = {nullptr, false, 0, false, s, {}, natsStatus_GetText(s)};
   job.send_at = clock::now() + nats_timings::retry_pause;
   if (!retryable(s, no_js_error)) job.done = true;
 }
