@@ -26,7 +26,17 @@ nats_log_reader::nats_log_reader(nats_connection const& connection, log_payloads
       subject_(url_.subject()),
       timings_(timings) {}
 
+void nats_log_reader::wait_connected(std::chrono::milliseconds wait, std::uint64_t first) const {
+  // While nats.c reconnects it refuses requests at once (no reconnect buffer): a read waits for
+  // the connection as a buffered request used to, and ends at once when the store closes.
+  if (connection_.wait_connected(clock::now() + wait)) return;
+  throw nats_failure(
+      url_, "reading facts from " + std::to_string(first) + " failed: " +
+                (connection_.closing() ? "the store is closing" : "not connected to NATS"));
+}
+
 std::optional<fact> nats_log_reader::get(std::uint64_t seq) const {
+  wait_connected(timings_.request, seq);
   jsDirectGetMsgOptions get;
   jsDirectGetMsgOptions_Init(&get);
   get.Sequence = seq;
@@ -49,6 +59,7 @@ std::optional<fact> nats_log_reader::get(std::uint64_t seq) const {
 }
 
 std::vector<fact> nats_log_reader::range(std::uint64_t first, std::uint64_t last) const {
+  wait_connected(timings_.request, first);
   jsSubOptions sub_opts;
   jsSubOptions_Init(&sub_opts);
   sub_opts.Stream = url_.stream.c_str();

@@ -135,9 +135,16 @@ void nats_store::publish_loop() {
 }
 
 void nats_store::send(std::uint64_t id, publish_job& job) {
+  if (connection_.closing()) {  // the store ends: no answer can come any more
+    job.last = {nullptr, false, 0, false, NATS_CONNECTION_CLOSED, {}, "the store is closing"};
+    job.done = true;
+    return;
+  }
   // Not connected: not handed over until the connection is back. Should it drop between this
-  // check and the publish, nats.c refuses the message (it has no reconnect buffer).
-  if (natsConnection_Status(connection_.conn()) != NATS_CONN_STATUS_CONNECTED) {
+  // check and the publish, nats.c refuses the message (it has no reconnect buffer). The check
+  // takes no lock of nats.c's, which it holds through each reconnect attempt: the answers due
+  // meanwhile still go out at their deadlines.
+  if (!connection_.connected()) {
     job.last = {nullptr, false, 0, false, NATS_CONNECTION_DISCONNECTED, {}, "not connected"};
     job.send_at = clock::now() + nats_timings::retry_pause;
     return;
@@ -167,6 +174,7 @@ void nats_store::send(std::uint64_t id, publish_job& job) {
     in_flight_[job.sent] = id;
   }
   ++job.attempts;
+  handed_over_ = true;
   natsStatus const s = js_PublishMsgAsync(connection_.js(), &job.msg, &pub);
   if (s == NATS_OK) {
     job.in_flight = true;  // nats.c owns it until on_ack hands it back
@@ -181,7 +189,7 @@ void nats_store::send(std::uint64_t id, publish_job& job) {
   else
     job.last = {nullptr, false, 0, false, s, {}, natsStatus_GetText(s)};
   job.send_at = clock::now() + nats_timings::retry_pause;
-  if (!retryable(s, no_js_error)) job.done = true;
+  if (!retryable(s, no_js_error) || s == NATS_CONNECTION_CLOSED) job.done = true;
 }
 
 void nats_store::take_report(publish_job& job, ack_report report, clock::time_point now) {

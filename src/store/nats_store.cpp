@@ -29,6 +29,10 @@ nats_store::nats_store(options opts)
 }
 
 nats_store::~nats_store() {
+  // Nothing here waits for NATS to answer: closing the connection (at once, unless stop_following
+  // did already) ends every request, fetch and ack wait, so what is left is for our threads and
+  // nats.c's to leave our code, each within timings.shutdown_wait.
+  connection_.close();
   {
     // What is still queued or in flight is answered `unavailable` (the writer has stopped).
     std::lock_guard lock(publish_mutex_);
@@ -49,12 +53,27 @@ nats_store::~nats_store() {
     subscriptions_done_.wait_for(lock, opts_.timings.shutdown_wait,
                                  [this] { return subscriptions_live_ == 0; });
   }
-  // Acks still due would call on_ack on a destroyed store: wait them out (each has a deadline).
+  take_back_unacked();
+}
+
+void nats_store::take_back_unacked() {
+  if (!handed_over_) return;  // nats.c has no pending map before the first asynchronous publish
+  // The messages whose acks never came are nats.c's to report, at their timeouts, through
+  // on_ack: taken back, they never are. One whose handler is running now is already out of
+  // nats.c's map but still counted, until the handler returns: that much is waited for.
+  natsMsgList unacked{};
+  if (js_PublishAsyncGetPendingList(&unacked, connection_.js()) == NATS_OK)
+    natsMsgList_Destroy(&unacked);
+  {
+    std::lock_guard lock(publish_mutex_);
+    in_flight_.clear();  // those messages are gone
+  }
   jsPubOptions wait;
   jsPubOptions_Init(&wait);
-  wait.MaxWait = opts_.timings.acks_drain.count();
-  js_PublishAsyncComplete(connection_.js(), &wait);
-  connection_.close();
+  wait.MaxWait = opts_.timings.shutdown_wait.count();
+  if (js_PublishAsyncComplete(connection_.js(), &wait) != NATS_OK)
+    spdlog::error("[nats] an ack handler still running after {} ms",
+                  opts_.timings.shutdown_wait.count());
 }
 
 void nats_store::note_log_seq(std::uint64_t seq) {
@@ -136,6 +155,13 @@ void nats_store::monitor() {
 }
 
 void nats_store::poll_stream_info() {
+  // Not worth asking: the request would fail at once, or wait for nats.c's lock through a
+  // connection attempt.
+  if (!connection_.connected()) {
+    std::lock_guard lock(health_mutex_);
+    last_error_ = "not connected to NATS";
+    return;
+  }
   auto call = js_call(opts_.timings.request);
   jsStreamInfo* info = nullptr;
   jsErrCode code = no_js_error;

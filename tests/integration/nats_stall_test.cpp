@@ -1,6 +1,7 @@
 // The nats:// store when NATS stops answering (issue 21): a message is never handed to nats.c
-// while it reconnects (it would publish it after our 503). Real nats-server processes on free
-// loopback ports, stopped by their pids; every wait has a deadline.
+// while it reconnects (it would publish it after our 503), and a stop with every node stopped
+// (SIGSTOP: connections open, nothing answered) keeps --shutdown-timeout. Real nats-server
+// processes on free loopback ports, stopped by their pids; every wait has a deadline.
 #include <nats/nats.h>
 #include <signal.h>
 
@@ -29,9 +30,23 @@ using namespace std::chrono_literals;
 
 namespace {
 
+using stall_clock = std::chrono::steady_clock;
+
+double stall_seconds(stall_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
 std::string stall_fact(int n) {
   return R"({"n":)" + std::to_string(n) + "}";
 }
+
+/** Represents a thread that is joined however the test ends. */
+struct stall_thread {
+  std::thread thread;
+  ~stall_thread() {
+    if (thread.joinable()) thread.join();
+  }
+};
 
 }  // namespace
 
@@ -121,4 +136,135 @@ TEST_CASE("nats stall: a POST answered unavailable while NATS is down is not sto
   auto const retried = stall_append(store, stall_fact(1), "refused-1");
   CHECK(retried.what == facts::append_result::outcome::created);
   CHECK(retried.stored.seq == 1);
+}
+
+// ---- The stop keeps --shutdown-timeout with every node stopped.
+
+namespace {
+
+// --connect-timeout 3 makes nats.c's one connection attempt 600 ms (min(C/5, 2P/5)): what a
+// reconnecting nats.c may hold its lock for, and so what closing the connection may wait.
+constexpr auto stall_connect_attempt = 600ms;
+// What a stop may take beyond --shutdown-timeout: one connection attempt of nats.c's, the
+// server's half second for handlers still running, and the process's own end under ASan.
+constexpr auto stall_slack = stall_connect_attempt + 900ms;
+
+std::vector<std::string> stall_daemon_args(std::string const& store, std::string const& publish,
+                                           std::string const& shutdown) {
+  // One I/O thread: a request answered on it after another one's bytes arrived means that one
+  // was read and handed on first.
+  return {FACTSD_BINARY, "--listen",          "127.0.0.1:0", "--store",
+          store,         "--threads",         "1",           "--heartbeat",
+          "1",           "--connect-timeout", "3",           "--publish-timeout",
+          publish,       "--replay-limit",    "5",           "--shutdown-timeout",
+          shutdown};
+}
+
+/// Posts facts 1..`count` through a factsd of its own, which then stops: they are in the log
+/// and in no window of the daemon started next.
+void stall_seed(std::string const& store, int count) {
+  factsd_instance seeder(store, nats_test_flags());
+  for (int i = 1; i <= count; ++i)
+    REQUIRE(post_fact(seeder.port(), stall_fact(i)).result() == http::status::created);
+  seeder.process().send_signal(SIGTERM);
+  REQUIRE(seeder.process().wait_exit(30s));
+}
+
+/**
+ * Represents a factsd on a 3-node cluster whose nodes are all stopped and given up by nats.c (it
+ * is reconnecting, its attempts hang in the stopped servers' accept queues), with three streams
+ * open and a catch-up read of facts older than its window in flight.
+ */
+struct stalled_daemon {
+  nats_cluster nats{3};
+  std::unique_ptr<child_process> proc;
+  std::uint16_t port = 0;
+  std::vector<std::unique_ptr<sse_client>> streams;
+  stall_thread catch_up;
+
+  stalled_daemon(std::string const& publish, std::string const& shutdown) {
+    auto const store = nats.store_url("stall", 3);
+    stall_seed(store, 40);
+    proc = std::make_unique<child_process>(stall_daemon_args(store, publish, shutdown));
+    auto const p = proc->wait_for_port(40s);
+    INFO("factsd stderr: " << proc->err());
+    REQUIRE(p);
+    port = *p;
+    for (int i = 0; i < 3; ++i) {
+      streams.push_back(std::make_unique<sse_client>(port));
+      REQUIRE(streams.back()->next_event());  // the snapshot
+    }
+    nats.pause_all();
+    // nats.c notices after two unanswered pings (2P/5 apart) and starts reconnecting.
+    REQUIRE(proc->wait_for_line("[nats] disconnected", 20s));
+    // Facts 2..35 are older than the window (36..40): the catch-up reads them from the log.
+    catch_up.thread = std::thread([p = port] {
+      try {
+        sse_client resumed(p, {{"Last-Event-ID", "1"}}, 30s);
+        resumed.next_event(30s);
+      } catch (std::exception const&) {
+        // Expected: the daemon ends first.
+      }
+    });
+    INFO("factsd stderr: " << proc->err());
+    REQUIRE(eventually([&] { return status(port).at("clients") == 4; }, 10s));
+  }
+
+  /// SIGTERM; returns how long factsd took to exit (nullopt: not within `limit`).
+  std::optional<stall_clock::duration> stop(std::chrono::milliseconds limit) {
+    auto const signalled = stall_clock::now();
+    proc->send_signal(SIGTERM);
+    if (!proc->wait_exit(limit)) return std::nullopt;
+    return stall_clock::now() - signalled;
+  }
+
+  ~stalled_daemon() { nats.resume_all(); }
+};
+
+}  // namespace
+
+TEST_CASE(
+    "nats stall: every node stopped, streams open, a catch-up read in flight: the stop "
+    "keeps --shutdown-timeout",
+    "[nats][shutdown][process]") {
+  constexpr auto shutdown_timeout = 2s;
+  stalled_daemon d("5", "2");
+  auto const took = d.stop(shutdown_timeout + 20s);
+  INFO("factsd stderr: " << d.proc->err());
+  REQUIRE(took);
+  INFO("exit after " << stall_seconds(*took) << " s; bound "
+                     << stall_seconds(shutdown_timeout + stall_slack) << " s");
+  CHECK(*took <= shutdown_timeout + stall_slack);
+  CHECK(d.proc->exit_code() == 0);  // nothing was left unanswered: a clean stop
+}
+
+TEST_CASE(
+    "nats stall: a POST in flight with every node stopped: answered 503 when its "
+    "--publish-timeout is below --shutdown-timeout, exit 1 when just above; in time either way",
+    "[nats][shutdown][process]") {
+  constexpr auto shutdown_timeout = 2s;
+  auto const [publish, exit_code] =
+      GENERATE(std::pair<char const*, int>{"1", 0}, std::pair<char const*, int>{"3", 1});
+  CAPTURE(publish);
+  stalled_daemon d(publish, "2");
+  http_connection poster(d.port);
+  poster.send_raw(
+      "POST /fact HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 8\r\n"
+      "\r\n{\"n\":99}");
+  // Answered by the one I/O thread after it read the POST: the POST is with the writer now.
+  REQUIRE(status(d.port).at("clients") == 4);
+  auto const took = d.stop(shutdown_timeout + 20s);
+  INFO("factsd stderr: " << d.proc->err());
+  REQUIRE(took);
+  INFO("exit after " << stall_seconds(*took) << " s; bound "
+                     << stall_seconds(shutdown_timeout + stall_slack) << " s");
+  CHECK(*took <= shutdown_timeout + stall_slack);
+  CHECK(d.proc->exit_code() == exit_code);
+  if (exit_code == 0) {
+    // Answered before the streams ended: the log did not take it in time.
+    auto const answer = poster.read_response(5s);
+    CHECK(answer.result() == http::status::service_unavailable);
+  } else {
+    CHECK(d.proc->err().find("writer still in a commit") != std::string::npos);
+  }
 }

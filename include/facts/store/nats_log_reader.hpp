@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -34,6 +35,9 @@ class nats_log_reader {
   std::vector<fact> range(std::uint64_t first, std::uint64_t last) const;
 
  private:
+  /// Returns once connected; throws store_error when not within `wait` or the store closes.
+  void wait_connected(std::chrono::milliseconds wait, std::uint64_t first) const;
+
   nats_connection const& connection_;
   log_payloads& payloads_;
   nats_url url_;

@@ -72,6 +72,10 @@ class nats_store final : public fact_store {
   std::string describe() const override { return opts_.url.describe(); }
 
   void follow(std::uint64_t after, follower on_stored) override;
+  /// The server calls it once, as it stops: it also ends the store's use of NATS. The connection
+  /// is closed, so nothing in flight (a read on a catch-up thread or an I/O thread, a publish
+  /// waiting for its ack) outlasts the stop; from then on reads throw store_error and appends
+  /// are answered `unavailable` at once.
   void stop_following() override;
   log_health health() const override;
 
@@ -92,8 +96,9 @@ class nats_store final : public fact_store {
     std::string text;
   };
 
-  // nats_store.cpp: reads, health.
+  // nats_store.cpp: reads, health, the end.
   std::optional<fact> find_fact(std::uint64_t seq) const;  ///< the window, else JetStream
+  void take_back_unacked();
   void note_log_seq(std::uint64_t seq);
   void monitor();
   void poll_stream_info();
@@ -133,6 +138,9 @@ class nats_store final : public fact_store {
   std::vector<std::pair<std::uint64_t, ack_report>> reports_;         // job -> what came back
   bool publish_stopping_ = false;
   std::atomic<std::uint64_t> acked_{0}, duplicates_{0}, timeouts_{0}, no_quorum_{0};
+  // A message went to js_PublishMsgAsync: written by the publisher thread only, read once it
+  // has been joined.
+  bool handed_over_ = false;
 
   // Following: nats.c's delivery thread of the current subscription hands facts on.
   mutable std::mutex follow_mutex_;  // guards everything down to subscriptions_live_
