@@ -126,7 +126,7 @@ void nats_store::publish_loop() {
         continue;
       }
       forget_in_flight(id, job);
-      job.answered(answer(job));
+      finish(job);
       natsMsg_Destroy(job.msg);
       it = jobs.erase(it);
     }
@@ -223,6 +223,19 @@ void nats_store::forget_in_flight(std::uint64_t id, publish_job& job) {
   take_report(job, std::move(report), clock::now());
 }
 
+void nats_store::finish(publish_job& job) {
+  if (job.last.ok && job.last.duplicate) {
+    ++duplicates_;
+    // JetStream says only "seen this id": the stored body decides between a replay and a
+    // conflict, and reading it may take two requests. Answered by the duplicates' own thread,
+    // so that every other publish goes on meanwhile.
+    repeats_.answer(job.last.seq, std::move(job.request.json), job.attempts > 1,
+                    std::move(job.answered));
+    return;
+  }
+  job.answered(answer(job));
+}
+
 append_result nats_store::answer(publish_job const& job) {
   using outcome = append_result::outcome;
   if (!job.last.ok) {
@@ -234,27 +247,8 @@ append_result nats_store::answer(publish_job const& job) {
                  job.last.text.empty() ? natsStatus_GetText(job.last.status) : job.last.text);
     return {outcome::unavailable, {}};
   }
-  if (!job.last.duplicate) {
-    ++acked_;
-    return {outcome::created, {job.last.seq, job.request.json}};
-  }
-  ++duplicates_;
-  // JetStream says only "seen this id": the body decides between a replay and a conflict.
-  std::optional<fact> stored;
-  try {
-    stored = find_fact(job.last.seq);
-  } catch (store_error const& e) {
-    spdlog::warn("[nats] {}", e.what());
-  }
-  if (!stored) {
-    spdlog::warn("[nats] cannot read fact {} to answer a repeated Idempotency-Key", job.last.seq);
-    return {outcome::unavailable, {}};
-  }
-  if (stored->json != job.request.json) return {outcome::conflict, {}};
-  // Our own retry of a publish whose first ack was lost: as far as we know the client sent it
-  // once, and this is its creation.
-  if (job.attempts > 1) return {outcome::created, std::move(*stored)};
-  return {outcome::replayed, std::move(*stored)};
+  ++acked_;
+  return {outcome::created, {job.last.seq, job.request.json}};
 }
 
 void nats_store::on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) {

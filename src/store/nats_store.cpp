@@ -40,6 +40,7 @@ nats_store::~nats_store() {
   }
   publish_wake_.notify_all();
   if (publisher_.joinable()) publisher_.join();
+  repeats_.stop();  // after the publisher, the last to hand it a duplicate
   {
     std::lock_guard lock(monitor_mutex_);
     stopping_ = true;

@@ -268,3 +268,71 @@ TEST_CASE(
     CHECK(d.proc->err().find("writer still in a commit") != std::string::npos);
   }
 }
+
+// ---- A repeated Idempotency-Key's read of the log holds up no other publish.
+
+namespace {
+
+// The store's user may do everything but a direct get: the server refuses each one (and logs
+// it), so it waits its whole request for an answer that never comes before the store asks the
+// stream's leader instead. A read that stalls for a known time, every time.
+std::string const stall_no_direct_get = R"(
+authorization {
+  users = [
+    { user: factsd, password: "pw",
+      permissions: { publish: { allow: [">"], deny: ["$JS.API.DIRECT.GET.>"] },
+                     subscribe: { allow: [">"] } } }
+  ]
+}
+)";
+
+}  // namespace
+
+TEST_CASE("nats stall: a repeated Idempotency-Key's read of the log holds up no other publish",
+          "[nats][concurrency]") {
+  nats_cluster nats(1, stall_no_direct_get);
+  auto const timings = facts::nats_timings::from(10s, 5s);  // a request waits 2 s
+  // Not following: its window stays empty, so the fact a repeated key names is read from the log.
+  facts::nats_store store({.url = stall_url(nats, "repeats", "factsd:pw@"), .timings = timings});
+  auto const first = stall_append(store, stall_fact(1), "order-1");
+  REQUIRE(first.what == facts::append_result::outcome::created);
+  REQUIRE(first.stored.seq == 1);
+
+  std::promise<facts::append_result> repeat;
+  stall_clock::time_point repeat_answered;
+  auto const repeat_sent = stall_clock::now();
+  store.append_async({stall_fact(1), "order-1"}, [&](facts::append_result r) {
+    repeat_answered = stall_clock::now();
+    repeat.set_value(std::move(r));
+  });
+  // The server refused the repeat's direct get: its read has begun, and waits.
+  INFO("nats-server log: " << nats.logs_tail());
+  REQUIRE(eventually(
+      [&] { return nats.node(0).log().find("$JS.API.DIRECT.GET") != std::string::npos; }, 5s));
+  auto const fresh_sent = stall_clock::now();
+  auto const fresh = stall_append(store, stall_fact(2));
+  auto const fresh_took = stall_clock::now() - fresh_sent;
+
+  auto answered = repeat.get_future();
+  REQUIRE(answered.wait_for(20s) == std::future_status::ready);
+  auto const replay = answered.get();
+  auto const repeat_took = repeat_answered - repeat_sent;
+  INFO("the repeat was answered after " << stall_seconds(repeat_took)
+                                        << " s, the fresh publish sent during its read after "
+                                        << stall_seconds(fresh_took) << " s");
+  // The semantics stay: the same body is a replay of fact 1.
+  CHECK(replay.what == facts::append_result::outcome::replayed);
+  CHECK(replay.stored.seq == 1);
+  CHECK(replay.stored.json == stall_fact(1));
+  // Its read waited out the refused direct get (a request, 2 s)...
+  CHECK(repeat_took >= timings.request - 100ms);
+  // ...while the fresh publish went through at once (before: it waited for the rest of it).
+  CHECK(fresh.what == facts::append_result::outcome::created);
+  CHECK(fresh.stored.seq == 2);
+  CHECK(fresh_took < (under_tsan ? 1000ms : 500ms));
+
+  // The same key with another body is still a conflict, and nothing was stored for it.
+  CHECK(stall_append(store, stall_fact(3), "order-1").what ==
+        facts::append_result::outcome::conflict);
+  CHECK(stall_append(store, stall_fact(4)).stored.seq == 3);
+}

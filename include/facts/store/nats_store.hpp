@@ -18,6 +18,7 @@
 #include "facts/store/log_payloads.hpp"
 #include "facts/store/nats_calls.hpp"
 #include "facts/store/nats_connection.hpp"
+#include "facts/store/nats_duplicate_answers.hpp"
 #include "facts/store/nats_log_reader.hpp"
 #include "facts/store/nats_timings.hpp"
 #include "facts/store/nats_url.hpp"
@@ -33,9 +34,10 @@ namespace facts {
  * thread waiting for it (our publisher thread) or hand facts to the follower. The one
  * blocking thing a callback does is the follower itself (the broadcaster's publish, which only
  * posts). Reads beyond the in-memory window of the newest facts ask JetStream, on the caller's
- * thread. The connection (nats_connection), those reads (nats_log_reader) and the window
- * (recent_facts) have rooms of their own; the store's own files are this one (reads, health),
- * nats_publish.cpp and nats_follow.cpp.
+ * thread; the publisher thread never reads (a duplicate's answer, which needs the stored fact,
+ * comes from nats_duplicate_answers' thread). The connection (nats_connection), those reads
+ * (nats_log_reader) and the window (recent_facts) have rooms of their own; the store's own files
+ * are this one (reads, health), nats_publish.cpp and nats_follow.cpp.
  */
 class nats_store final : public fact_store {
  public:
@@ -108,6 +110,8 @@ class nats_store final : public fact_store {
   void send(std::uint64_t id, publish_job& job);
   void take_report(publish_job& job, ack_report report, std::chrono::steady_clock::time_point now);
   void forget_in_flight(std::uint64_t id, publish_job& job);
+  /// Answers a job that is done: at once, or through repeats_ for a duplicate.
+  void finish(publish_job& job);
   append_result answer(publish_job const& job);
   static void on_ack(jsCtx* js, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure);
 
@@ -127,6 +131,8 @@ class nats_store final : public fact_store {
   log_payloads payloads_;        // every payload read from the log passes here to be a fact
   nats_log_reader log_;          // reads of what recent_ does not hold
   mutable recent_facts recent_;  // the newest facts followed; read_latest() seeds it at startup
+  // Answers the publishes acknowledged as duplicates, reading through the two above.
+  nats_duplicate_answers repeats_{[this](std::uint64_t seq) { return find_fact(seq); }};
   std::atomic<std::uint64_t> log_last_seq_{0};
 
   // Publishing: append_async() queues, nats.c's reply thread reports, the publisher thread
