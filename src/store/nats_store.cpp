@@ -12,6 +12,14 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
+// How far a range read of the log goes beyond what its caller asked for: a page of GET /facts
+// (1,000 facts, 1 MiB of their JSON). read_bounded() and catch-up reads go in steps of a few
+// facts; with JetStream 2.9 each step that reached the log was a consumer of its own.
+constexpr std::uint64_t read_ahead_facts = 1000;
+constexpr std::size_t read_ahead_bytes = 1024 * 1024;
+// Range reads kept ahead: several pages or catch-ups going on at once each find theirs.
+constexpr std::size_t read_ahead_ranges = 4;
+
 }  // namespace
 
 nats_store::nats_store(options opts)
@@ -20,7 +28,8 @@ nats_store::nats_store(options opts)
       connection_(opts_.url, opts_.timings, &on_ack, this),
       payloads_(opts_.url.describe(), opts_.max_fact_bytes),
       log_(connection_, payloads_, opts_.url, opts_.timings),
-      recent_(opts_.window, opts_.window_bytes) {
+      recent_(opts_.window, opts_.window_bytes),
+      ahead_(read_ahead_ranges) {
   note_log_seq(connection_.last_seq_at_start());
   last_info_ok_ = clock::now();
   last_progress_ = clock::now();
@@ -91,13 +100,7 @@ std::vector<fact> nats_store::read_after(std::uint64_t after, std::size_t max) c
   auto const window_start = window.first_seq;
   auto const log_last = window_start != 0 ? window_start - 1 : last_seq();
   if (after >= log_last) return {};
-  auto const last = after + std::min<std::uint64_t>(max, log_last - after);
-  std::vector<fact> out;
-  if (last == after + 1) {
-    if (auto one = log_.get(after + 1)) out.push_back(std::move(*one));
-  } else {
-    out = log_.range(after + 1, last);
-  }
+  auto out = read_log(after, std::min<std::uint64_t>(max, log_last - after), log_last);
   if (out.size() < max && !out.empty() && out.back().seq + 1 == window_start) {
     // The window may have moved on meanwhile: then this page ends here and the next read
     // asks the log again, never an empty answer while facts remain.
@@ -105,6 +108,28 @@ std::vector<fact> nats_store::read_after(std::uint64_t after, std::size_t max) c
     out.insert(out.end(), std::make_move_iterator(more.begin()),
                std::make_move_iterator(more.end()));
   }
+  return out;
+}
+
+std::vector<fact> nats_store::read_log(std::uint64_t after, std::uint64_t wanted,
+                                       std::uint64_t log_last) const {
+  auto out = ahead_.read_after(after, wanted);  // what an earlier range read brought along
+  if (out.size() == wanted) return out;
+  auto const from = out.empty() ? after : out.back().seq;
+  auto const need = wanted - out.size();
+  if (need == 1) {  // one fact (GET /facts/<id>): a direct get, no consumer
+    if (auto one = log_.get(from + 1)) out.push_back(std::move(*one));
+    return out;
+  }
+  // One consumer reads what is needed and, up to a page more, what the next steps will ask for.
+  auto const last =
+      from + std::min<std::uint64_t>(std::max(need, read_ahead_facts), log_last - from);
+  auto more = log_.range(from + 1, last, read_ahead_bytes, need);
+  auto const taken = std::min<std::size_t>(more.size(), need);
+  out.insert(out.end(), std::make_move_iterator(more.begin()),
+             std::make_move_iterator(more.begin() + static_cast<std::ptrdiff_t>(taken)));
+  more.erase(more.begin(), more.begin() + static_cast<std::ptrdiff_t>(taken));
+  ahead_.keep(std::move(more));
   return out;
 }
 

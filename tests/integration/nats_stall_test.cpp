@@ -336,3 +336,70 @@ TEST_CASE("nats stall: a repeated Idempotency-Key's read of the log holds up no 
         facts::append_result::outcome::conflict);
   CHECK(stall_append(store, stall_fact(4)).stored.seq == 3);
 }
+
+// ---- A page of facts older than the window is one range read.
+
+namespace {
+
+/// Facts 1..`count` of `bytes` each (about), stored through a store of their own that then goes.
+void stall_fill(facts::nats_url const& url, int count, std::size_t bytes = 0) {
+  facts::nats_store writer({.url = url, .timings = facts::nats_timings::from(10s, 2s)});
+  std::vector<std::string> jsons;
+  for (int i = 1; i <= count; ++i)
+    jsons.push_back(bytes == 0 ? stall_fact(i)
+                               : R"({"n":)" + std::to_string(i) + R"(,"pad":")" +
+                                     std::string(bytes, 'x') + "\"}");
+  REQUIRE(writer.append(jsons).back().seq == static_cast<std::uint64_t>(count));
+}
+
+}  // namespace
+
+TEST_CASE("nats stall: a page of 1,000 facts older than the window is one range read", "[nats]") {
+  constexpr std::size_t page_bytes = 1024 * 1024;  // GET /facts's bound
+  nats_cluster nats(1);
+  auto const url = stall_url(nats, "pages");
+  stall_fill(url, 1100);
+  facts::nats_store reader({.url = url, .timings = facts::nats_timings::from(10s, 2s)});
+  // As the server starts: the newest facts seed the window, the older ones are in the log only.
+  REQUIRE(reader.read_latest(10).size() == 10);
+
+  auto const before = reader.range_reads();
+  auto const page = reader.read_bounded(0, 1000, page_bytes);
+  REQUIRE(page.size() == 1000);
+  for (std::size_t i = 0; i < page.size(); ++i) {
+    INFO("fact " << i + 1);
+    REQUIRE(page[i].seq == i + 1);
+    REQUIRE(page[i].json == stall_fact(static_cast<int>(i + 1)));
+  }
+  CHECK(reader.range_reads() - before == 1);  // before: 63, one per 16 facts
+
+  // The next page: 1001..1090 from the log (one more), then the window's 1091..1100.
+  auto const next = reader.read_bounded(1000, 1000, page_bytes);
+  REQUIRE(next.size() == 100);
+  CHECK(next.front().seq == 1001);
+  CHECK(next.back().seq == 1100);
+  CHECK(reader.range_reads() - before == 2);
+}
+
+TEST_CASE(
+    "nats stall: a page of large facts older than the window stops at its byte bound, "
+    "still one range read",
+    "[nats]") {
+  constexpr std::size_t page_bytes = 1024 * 1024;
+  nats_cluster nats(1);
+  auto const url = stall_url(nats, "large");
+  stall_fill(url, 300, 8 * 1024);  // 300 facts of 8 KiB: 2.4 MiB
+  facts::nats_store reader({.url = url, .timings = facts::nats_timings::from(10s, 2s)});
+  REQUIRE(reader.read_latest(10).size() == 10);
+
+  auto const before = reader.range_reads();
+  auto const page = reader.read_bounded(0, 1000, page_bytes);
+  std::size_t bytes = 0;
+  for (auto const& f : page)
+    bytes += f.json.size();
+  INFO(page.size() << " facts, " << bytes << " bytes");
+  CHECK(page.size() == page_bytes / page.front().json.size());  // 127 of 8,210 bytes
+  CHECK(bytes <= page_bytes);
+  CHECK(page.back().seq == page.size());
+  CHECK(reader.range_reads() - before == 1);  // before: 8
+}

@@ -20,6 +20,7 @@
 #include "facts/store/nats_connection.hpp"
 #include "facts/store/nats_duplicate_answers.hpp"
 #include "facts/store/nats_log_reader.hpp"
+#include "facts/store/nats_read_ahead.hpp"
 #include "facts/store/nats_timings.hpp"
 #include "facts/store/nats_url.hpp"
 #include "facts/store/recent_facts.hpp"
@@ -34,10 +35,11 @@ namespace facts {
  * thread waiting for it (our publisher thread) or hand facts to the follower. The one
  * blocking thing a callback does is the follower itself (the broadcaster's publish, which only
  * posts). Reads beyond the in-memory window of the newest facts ask JetStream, on the caller's
- * thread; the publisher thread never reads (a duplicate's answer, which needs the stored fact,
- * comes from nats_duplicate_answers' thread). The connection (nats_connection), those reads
- * (nats_log_reader) and the window (recent_facts) have rooms of their own; the store's own files
- * are this one (reads, health), nats_publish.cpp and nats_follow.cpp.
+ * thread, a page at a time (nats_read_ahead); the publisher thread never reads (a duplicate's
+ * answer, which needs the stored fact, comes from nats_duplicate_answers' thread). The connection
+ * (nats_connection), those reads (nats_log_reader) and the window (recent_facts) have rooms of
+ * their own; the store's own files are this one (reads, health), nats_publish.cpp and
+ * nats_follow.cpp.
  */
 class nats_store final : public fact_store {
  public:
@@ -84,6 +86,9 @@ class nats_store final : public fact_store {
   /// The newest seq handed to the follower.
   std::uint64_t followed_seq() const;
 
+  /// How many range reads of the log (each a consumer of its own) this store started.
+  std::uint64_t range_reads() const { return log_.ranges_read(); }
+
  private:
   /** Represents one request on its way to an acknowledgement, on the publisher thread. */
   struct publish_job;
@@ -100,6 +105,9 @@ class nats_store final : public fact_store {
 
   // nats_store.cpp: reads, health, the end.
   std::optional<fact> find_fact(std::uint64_t seq) const;  ///< the window, else JetStream
+  /// `wanted` facts after `after`, all older than the window (the log has up to `log_last`).
+  std::vector<fact> read_log(std::uint64_t after, std::uint64_t wanted,
+                             std::uint64_t log_last) const;
   void take_back_unacked();
   void note_log_seq(std::uint64_t seq);
   void monitor();
@@ -128,9 +136,10 @@ class nats_store final : public fact_store {
   // Closed by the destructor's body, while everything nats.c's threads may still reach through
   // it (the ack handler's and the subscriptions' state below) is there.
   nats_connection connection_;
-  log_payloads payloads_;        // every payload read from the log passes here to be a fact
-  nats_log_reader log_;          // reads of what recent_ does not hold
-  mutable recent_facts recent_;  // the newest facts followed; read_latest() seeds it at startup
+  log_payloads payloads_;          // every payload read from the log passes here to be a fact
+  nats_log_reader log_;            // reads of what recent_ does not hold
+  mutable recent_facts recent_;    // the newest facts followed; read_latest() seeds it at startup
+  mutable nats_read_ahead ahead_;  // what range reads brought beyond their callers' steps
   // Answers the publishes acknowledged as duplicates, reading through the two above.
   nats_duplicate_answers repeats_{[this](std::uint64_t seq) { return find_fact(seq); }};
   std::atomic<std::uint64_t> log_last_seq_{0};
