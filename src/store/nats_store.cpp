@@ -143,6 +143,24 @@ std::vector<fact> nats_store::read_latest(std::size_t max) const {
   return latest;
 }
 
+std::uint64_t nats_store::log_newest_seq() const {
+  auto const deadline = clock::now() + opts_.timings.request;
+  if (!connection_.wait_connected(deadline))
+    throw nats_failure(opts_.url, "asking the stream for its newest fact failed: " +
+                                      std::string(connection_.closing() ? "the store is closing"
+                                                                        : "not connected to NATS"));
+  auto call = js_call(millis_left(deadline));
+  jsStreamInfo* info = nullptr;
+  jsErrCode code = no_js_error;
+  natsStatus const s =
+      js_GetStreamInfo(&info, connection_.js(), opts_.url.stream.c_str(), &call, &code);
+  if (s != NATS_OK)
+    throw nats_failure(opts_.url, "asking the stream for its newest fact failed: " + nats_error(s));
+  auto const newest = info->State.LastSeq;
+  jsStreamInfo_Destroy(info);
+  return newest;
+}
+
 std::optional<fact> nats_store::find_fact(std::uint64_t seq) const {
   if (seq == 0) return std::nullopt;
   if (auto near = recent_.read_after(seq - 1, 1).facts; !near.empty() && near.front().seq == seq)

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "facts/store/memory_store.hpp"
 #include "facts/store/nats_connection.hpp"
 #include "facts/store/nats_store.hpp"
 #include "facts/store/nats_url.hpp"
@@ -402,4 +403,37 @@ TEST_CASE(
   CHECK(bytes <= page_bytes);
   CHECK(page.back().seq == page.size());
   CHECK(reader.range_reads() - before == 1);  // before: 8
+}
+
+// ---- log_newest_seq() asks the log.
+
+TEST_CASE("nats stall: log_newest_seq() is the log's newest seq, not what this instance has seen",
+          "[nats]") {
+  nats_cluster nats(1);
+  auto const url = stall_url(nats, "newest");
+  auto const timings = facts::nats_timings::from(10s, 2s);
+  facts::nats_store writer({.url = url, .timings = timings});
+  // Another instance that follows nothing: it sees the log only by its monitor's polls.
+  facts::nats_store behind({.url = url, .timings = timings});
+  CHECK(behind.log_newest_seq() == 0);
+  for (std::uint64_t i = 1; i <= 5; ++i) {
+    REQUIRE(stall_append(writer, stall_fact(static_cast<int>(i))).stored.seq == i);
+    INFO("fact " << i << "; the instance has seen " << behind.last_seq());
+    CHECK(behind.log_newest_seq() == i);  // at once, not at the next poll (every 500 ms)
+  }
+
+  // A log that does not answer: an error within the request timeout (2P/5: 800 ms), no guess.
+  nats.node(0).kill_hard();
+  auto const asked = stall_clock::now();
+  CHECK_THROWS_AS(behind.log_newest_seq(), facts::store_error);
+  auto const took = stall_clock::now() - asked;
+  INFO("failed after " << stall_seconds(took) << " s");
+  CHECK(took <= timings.request + 200ms);
+}
+
+TEST_CASE("log_newest_seq() of a store that is its own log is its last_seq()", "[nats]") {
+  facts::memory_store store;
+  store.append(std::vector<std::string>{stall_fact(1), stall_fact(2)});
+  CHECK(store.log_newest_seq() == 2);
+  CHECK(store.log_newest_seq() == store.last_seq());
 }

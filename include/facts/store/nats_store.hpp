@@ -73,6 +73,9 @@ class nats_store final : public fact_store {
   /// The log's newest seq as far as this instance knows (acks, stream info, what it followed).
   std::uint64_t last_seq() const override { return log_last_seq_.load(); }
   std::uint64_t count() const override { return last_seq(); }  // dense seqs from 1
+  /// The stream's last seq by its stream info, waiting up to timings.request (2P/5) in all,
+  /// for the connection and the answer.
+  std::uint64_t log_newest_seq() const override;
   std::string describe() const override { return opts_.url.describe(); }
 
   void follow(std::uint64_t after, follower on_stored) override;
