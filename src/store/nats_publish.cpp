@@ -86,8 +86,9 @@ void nats_store::publish_loop() {
     bool stopping = false;
     {
       std::unique_lock lock(publish_mutex_);
-      auto const woken = [this] {
-        return publish_stopping_ || !incoming_.empty() || !reports_.empty();
+      auto const woken = [this, &jobs] {
+        return publish_stopping_ || !incoming_.empty() || !reports_.empty() ||
+               (connection_.closing() && !jobs.empty());
       };
       if (next_due == clock::time_point::max())
         publish_wake_.wait(lock, woken);
@@ -97,6 +98,8 @@ void nats_store::publish_loop() {
       reports.swap(reports_);
       stopping = publish_stopping_;
     }
+    // Closed: no ack can come any more, so nothing waits for one.
+    bool const closing = connection_.closing();
     auto now = clock::now();
     for (auto& [request, answered] : incoming) {
       auto& job = jobs[next_id++];
@@ -119,13 +122,15 @@ void nats_store::publish_loop() {
       auto& [id, job] = *it;
       if (!job.done && !job.in_flight && job.send_at <= now && now < job.deadline && !stopping)
         send(id, job);
-      if (!job.done && !stopping && now < job.deadline) {
+      if (!job.done && !stopping && !closing && now < job.deadline) {
         if (!job.in_flight) next_due = std::min(next_due, job.send_at);
         next_due = std::min(next_due, job.deadline);
         ++it;
         continue;
       }
       forget_in_flight(id, job);
+      if (closing && !job.done)
+        job.last = {nullptr, false, 0, false, NATS_CONNECTION_CLOSED, {}, "the store is closing"};
       finish(job);
       natsMsg_Destroy(job.msg);
       it = jobs.erase(it);
@@ -239,7 +244,8 @@ void nats_store::finish(publish_job& job) {
 append_result nats_store::answer(publish_job const& job) {
   using outcome = append_result::outcome;
   if (!job.last.ok) {
-    if (is_timeout(job.last.status) || job.last.status == NATS_CONNECTION_DISCONNECTED)
+    if (is_timeout(job.last.status) || job.last.status == NATS_CONNECTION_DISCONNECTED ||
+        job.last.status == NATS_CONNECTION_CLOSED)
       ++timeouts_;
     else
       ++no_quorum_;

@@ -41,7 +41,7 @@ nats_store::~nats_store() {
   // Nothing here waits for NATS to answer: closing the connection (at once, unless stop_following
   // did already) ends every request, fetch and ack wait, so what is left is for our threads and
   // nats.c's to leave our code, each within timings.shutdown_wait.
-  connection_.close();
+  close_connection();
   {
     // What is still queued or in flight is answered `unavailable` (the writer has stopped).
     std::lock_guard lock(publish_mutex_);
@@ -64,6 +64,15 @@ nats_store::~nats_store() {
                                  [this] { return subscriptions_live_ == 0; });
   }
   take_back_unacked();
+}
+
+void nats_store::close_connection() {
+  connection_.close();
+  {
+    // Taken, so that the publisher cannot miss the change between its check and its wait.
+    std::lock_guard lock(publish_mutex_);
+  }
+  publish_wake_.notify_all();  // what waits for an ack is answered at once
 }
 
 void nats_store::take_back_unacked() {

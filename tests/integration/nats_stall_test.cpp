@@ -270,6 +270,41 @@ TEST_CASE(
   }
 }
 
+TEST_CASE("nats stall: once the server stops following, nothing of the store waits on NATS",
+          "[nats][shutdown]") {
+  nats_cluster nats(1);
+  auto const timings = facts::nats_timings::from(10s, 5s);  // an attempt waits 2 s for its ack
+  facts::nats_store store({.url = stall_url(nats, "ending"), .timings = timings});
+  REQUIRE(stall_append(store, stall_fact(1)).stored.seq == 1);
+  nats.node(0).pause();  // connected as far as nats.c knows: the next publish is sent, unanswered
+
+  std::promise<facts::append_result> pending;
+  store.append_async({stall_fact(2), {}},
+                     [&](facts::append_result r) { pending.set_value(std::move(r)); });
+  auto answered = pending.get_future();
+  // Handed over and waiting for its ack (or, should the stop come first, never handed over).
+  REQUIRE(answered.wait_for(200ms) == std::future_status::timeout);
+  auto const stopped = stall_clock::now();
+  store.stop_following();
+  auto const stop_took = stall_clock::now() - stopped;
+  REQUIRE(answered.wait_for(1s) == std::future_status::ready);
+  auto const answer_took = stall_clock::now() - stopped;
+  CHECK(answered.get().what == facts::append_result::outcome::unavailable);
+
+  auto const asked = stall_clock::now();
+  CHECK_THROWS_AS(store.read_after(0, 1), facts::store_error);  // fact 1: not in a window
+  CHECK_THROWS_AS(store.log_newest_seq(), facts::store_error);
+  CHECK(stall_append(store, stall_fact(3)).what == facts::append_result::outcome::unavailable);
+  auto const after_took = stall_clock::now() - asked;
+  INFO("stop_following " << stall_seconds(stop_took) << " s, the pending publish answered after "
+                         << stall_seconds(answer_took) << " s, a read, log_newest_seq and a "
+                         << "publish after it " << stall_seconds(after_took) << " s");
+  // At once: before the attempt's own 2 s ack wait, let alone --publish-timeout.
+  CHECK(answer_took < 500ms);
+  CHECK(after_took < 500ms);
+  nats.node(0).resume();
+}
+
 // ---- A repeated Idempotency-Key's read of the log holds up no other publish.
 
 namespace {

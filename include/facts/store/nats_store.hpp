@@ -81,8 +81,8 @@ class nats_store final : public fact_store {
   void follow(std::uint64_t after, follower on_stored) override;
   /// The server calls it once, as it stops: it also ends the store's use of NATS. The connection
   /// is closed, so nothing in flight (a read on a catch-up thread or an I/O thread, a publish
-  /// waiting for its ack) outlasts the stop; from then on reads throw store_error and appends
-  /// are answered `unavailable` at once.
+  /// waiting for its ack) outlasts the stop: from then on reads throw store_error, and appends,
+  /// those waiting for an ack included, are answered `unavailable` at once.
   void stop_following() override;
   log_health health() const override;
 
@@ -108,6 +108,7 @@ class nats_store final : public fact_store {
 
   // nats_store.cpp: reads, health, the end.
   std::optional<fact> find_fact(std::uint64_t seq) const;  ///< the window, else JetStream
+  void close_connection();  ///< ends every wait on NATS; the publisher answers what it holds
   /// `wanted` facts after `after`, all older than the window (the log has up to `log_last`).
   std::vector<fact> read_log(std::uint64_t after, std::uint64_t wanted,
                              std::uint64_t log_last) const;
