@@ -1,7 +1,9 @@
-// The nats:// store when NATS stops answering (issue 21): a message is never handed to nats.c
-// while it reconnects (it would publish it after our 503), and a stop with every node stopped
-// (SIGSTOP: connections open, nothing answered) keeps --shutdown-timeout. Real nats-server
-// processes on free loopback ports, stopped by their pids; every wait has a deadline.
+// The nats:// store when NATS stops answering or answers slowly (issue 21): a message is never
+// handed to nats.c while it reconnects (it would publish it after our 503); a stop with every
+// node stopped (SIGSTOP: connections open, nothing answered) keeps --shutdown-timeout; a
+// repeated Idempotency-Key's read of the log holds up no other publish; a page of facts older
+// than the window is one range read; log_newest_seq() asks the log. Real nats-server processes
+// on free loopback ports, stopped by their pids; every wait has a deadline.
 #include <nats/nats.h>
 #include <signal.h>
 
