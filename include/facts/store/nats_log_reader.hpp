@@ -18,9 +18,9 @@ namespace facts {
 /**
  * Represents reads of stored facts straight from the JetStream stream, on the caller's thread,
  * for what the store does not keep among its recent facts: one fact by a direct get, a range
- * through a short-lived pull consumer (2.9 has no batch get), one consumer per range read. Each
- * read is bounded by
- * --publish-timeout (see nats_timings). Safe to use from several threads, as nats.c's calls are.
+ * through a short-lived pull consumer (2.9 has no batch get), one consumer per range read.
+ * Each read is bounded by --publish-timeout (see nats_timings), and ends at once when the
+ * connection closes. Safe to use from several threads, as nats.c's calls are.
  */
 class nats_log_reader {
  public:

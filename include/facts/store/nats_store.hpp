@@ -137,14 +137,15 @@ class nats_store final : public fact_store {
 
   options opts_;
   std::string subject_;
-  // Closed by the destructor's body, while everything nats.c's threads may still reach through
-  // it (the ack handler's and the subscriptions' state below) is there.
+  // Closed by stop_following() or the destructor's body, while everything nats.c's threads may
+  // still reach through it (the ack handler's and the subscriptions' state below) is there;
+  // freed last, after the body has waited out every callback of ours still running.
   nats_connection connection_;
   log_payloads payloads_;          // every payload read from the log passes here to be a fact
   nats_log_reader log_;            // reads of what recent_ does not hold
   mutable recent_facts recent_;    // the newest facts followed; read_latest() seeds it at startup
   mutable nats_read_ahead ahead_;  // what range reads brought beyond their callers' steps
-  // Answers the publishes acknowledged as duplicates, reading through the two above.
+  // Answers the publishes acknowledged as duplicates, reading through recent_ and log_.
   nats_duplicate_answers repeats_{[this](std::uint64_t seq) { return find_fact(seq); }};
   std::atomic<std::uint64_t> log_last_seq_{0};
 
