@@ -29,23 +29,50 @@ nats_connection::nats_connection(nats_url url, nats_timings const& timings, jsPu
     connect(deadline, on_ack, ack_closure);
     ensure_stream(deadline);
   } catch (...) {
-    close();
+    release();
     throw;
   }
 }
 
 nats_connection::~nats_connection() {
-  close();
+  release();
+}
+
+bool nats_connection::wait_connected(clock::time_point deadline) const {
+  std::unique_lock lock(state_mutex_);
+  state_wake_.wait_until(lock, deadline, [this] { return connected_ || closing_; });
+  return connected_ && !closing_;
+}
+
+void nats_connection::set_connected(bool up) {
+  {
+    std::lock_guard lock(state_mutex_);
+    connected_ = up;
+  }
+  state_wake_.notify_all();
 }
 
 void nats_connection::close() {
-  closing_ = true;
+  {
+    std::lock_guard lock(state_mutex_);
+    closing_ = true;
+  }
+  state_wake_.notify_all();
+  // Ends the requests, fetches and pending acks in flight (conn.c _close, 3.4.1); a second call
+  // returns at once.
+  if (conn_ != nullptr) natsConnection_Close(conn_);
+}
+
+void nats_connection::release() {
+  close();
   jsCtx_Destroy(js_);
   js_ = nullptr;
   if (conn_ != nullptr) {
-    natsConnection_Close(conn_);
+    // Posted by natsConnection_Close after the disconnected one: the last callback on us.
     std::unique_lock lock(closed_mutex_);
-    closed_wake_.wait_for(lock, timings_.shutdown_wait, [this] { return closed_; });
+    if (!closed_wake_.wait_for(lock, timings_.shutdown_wait, [this] { return closed_; }))
+      spdlog::error("[nats] no word from nats.c that the connection closed within {} ms",
+                    timings_.shutdown_wait.count());
   }
   natsConnection_Destroy(conn_);
   conn_ = nullptr;
@@ -69,6 +96,11 @@ void nats_connection::connect(clock::time_point deadline, jsPubAckHandler on_ack
   // answers 503 to POSTs, and must come back by itself.
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(nats_opts_, -1);
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(nats_opts_, t.reconnect_pause.count());
+  // No reconnect buffer: nats.c keeps what is published while it reconnects and sends it once
+  // reconnected, after we may have answered 503 for it. With 0 bytes its check refuses every
+  // publish then (NATS_INSUFFICIENT_BUFFER, pub.c 3.4.1), requests included: nothing goes out
+  // later than the moment it was handed over.
+  if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(nats_opts_, 0);
   // A dead server is noticed within seconds, not the default two minutes.
   if (s == NATS_OK) s = natsOptions_SetPingInterval(nats_opts_, t.ping_interval.count());
   if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(nats_opts_, max_pings_out);
@@ -92,7 +124,7 @@ void nats_connection::connect(clock::time_point deadline, jsPubAckHandler on_ack
                             nats_error(s)));
     std::this_thread::sleep_for(nats_timings::reconnect_pause);
   }
-  connected_ = true;
+  set_connected(true);
 
   jsOptions js_opts = js_call(t.publish);
   js_opts.PublishAsync.AckHandler = on_ack;
@@ -146,15 +178,15 @@ void nats_connection::on_closed(natsConnection*, void* closure) {
 
 void nats_connection::on_disconnected(natsConnection*, void* closure) {
   auto* self = static_cast<nats_connection*>(closure);
-  self->connected_ = false;
+  self->set_connected(false);
   if (self->closing_) return;
   spdlog::warn("[nats] disconnected from {}; reconnecting", self->url_.describe());
 }
 
 void nats_connection::on_reconnected(natsConnection*, void* closure) {
   auto* self = static_cast<nats_connection*>(closure);
-  self->connected_ = true;
   self->reconnected_ = true;
+  self->set_connected(true);
   spdlog::info("[nats] reconnected to {}", self->url_.describe());
 }
 

@@ -37,6 +37,11 @@ void nats_store::follow(std::uint64_t after, follower on_stored) {
 }
 
 void nats_store::stop_following() {
+  // The server stops following once, as it stops: the store's use of NATS ends here. Closing
+  // first ends a consumer being created under follow_mutex_, the requests and fetches of reads
+  // in flight on other threads (a catch-up read, a page), and the publishes still waiting for
+  // an ack, so that none of them holds up the stop; the subscriptions are closed with it.
+  close_connection();
   std::vector<natsSubscription*> retired;
   {
     std::lock_guard lock(follow_mutex_);
@@ -62,6 +67,8 @@ void nats_store::subscribe_from(std::uint64_t first) {
   // Held while the consumer is created, so its first messages wait until it is the current one.
   std::lock_guard lock(follow_mutex_);
   if (!on_stored_ || subscription_ != nullptr) return;
+  // Not while nats.c reconnects (the monitor tries again once it is back) or once closed.
+  if (!connection_.connected() || connection_.closing()) return;
   natsSubscription* sub = nullptr;
   jsErrCode code = no_js_error;
   natsStatus s = js_Subscribe(&sub, connection_.js(), subject_.c_str(), &on_message, this, &call,

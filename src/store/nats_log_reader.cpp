@@ -14,7 +14,23 @@ namespace {
 using clock = std::chrono::steady_clock;
 
 // Most messages asked for in one fetch of a range read.
-constexpr std::int64_t max_fetch_batch = 1000;
+constexpr std::uint64_t max_fetch_batch = 1000;
+
+// How many messages the next fetch of a range read asks for, `read` facts of `bytes` in: first
+// the `at_least` the caller needs, then as many as their average size says still fit in
+// `enough_bytes` (one more, to pass it). So a range read holds no more than one fact beyond
+// the caller's need and the bound, whether facts are 10 bytes or 64 KiB.
+std::uint64_t fetch_batch(std::uint64_t wanted, std::uint64_t at_least, std::size_t enough_bytes,
+                          std::uint64_t read, std::size_t bytes) {
+  auto batch = wanted - read;
+  if (read < at_least) {
+    batch = at_least - read;
+  } else {
+    auto const average = std::max<std::size_t>(1, bytes / std::max<std::uint64_t>(1, read));
+    batch = std::min<std::uint64_t>(batch, (enough_bytes - bytes) / average + 1);
+  }
+  return std::min(batch, max_fetch_batch);
+}
 
 }  // namespace
 
@@ -26,7 +42,17 @@ nats_log_reader::nats_log_reader(nats_connection const& connection, log_payloads
       subject_(url_.subject()),
       timings_(timings) {}
 
+void nats_log_reader::wait_connected(std::chrono::milliseconds wait, std::uint64_t first) const {
+  // While nats.c reconnects it refuses requests at once (no reconnect buffer): a read waits for
+  // the connection as a buffered request used to, and ends at once when the store closes.
+  if (connection_.wait_connected(clock::now() + wait)) return;
+  throw nats_failure(
+      url_, "reading facts from " + std::to_string(first) + " failed: " +
+                (connection_.closing() ? "the store is closing" : "not connected to NATS"));
+}
+
 std::optional<fact> nats_log_reader::get(std::uint64_t seq) const {
+  wait_connected(timings_.request, seq);
   jsDirectGetMsgOptions get;
   jsDirectGetMsgOptions_Init(&get);
   get.Sequence = seq;
@@ -48,7 +74,10 @@ std::optional<fact> nats_log_reader::get(std::uint64_t seq) const {
   return f;
 }
 
-std::vector<fact> nats_log_reader::range(std::uint64_t first, std::uint64_t last) const {
+std::vector<fact> nats_log_reader::range(std::uint64_t first, std::uint64_t last,
+                                         std::size_t enough_bytes, std::uint64_t at_least) const {
+  wait_connected(timings_.request, first);
+  ++ranges_read_;
   jsSubOptions sub_opts;
   jsSubOptions_Init(&sub_opts);
   sub_opts.Stream = url_.stream.c_str();
@@ -67,13 +96,17 @@ std::vector<fact> nats_log_reader::range(std::uint64_t first, std::uint64_t last
     throw nats_failure(url_, "reading facts " + std::to_string(first) + ".." +
                                  std::to_string(last) + " failed: " + nats_error(s));
   std::vector<fact> out;
+  std::size_t bytes = 0;
   auto const deadline = clock::now() + timings_.publish;
   auto const wanted = last - first + 1;
+  at_least = std::min(at_least, wanted);
   bool gap = false;
-  while (!gap && out.size() < wanted && clock::now() < deadline) {
+  while (!gap && out.size() < wanted && (out.size() < at_least || bytes < enough_bytes) &&
+         clock::now() < deadline) {
     jsFetchRequest request;
     jsFetchRequest_Init(&request);
-    request.Batch = static_cast<int>(std::min<std::uint64_t>(wanted - out.size(), max_fetch_batch));
+    request.Batch =
+        static_cast<int>(fetch_batch(wanted, at_least, enough_bytes, out.size(), bytes));
     request.Expires =
         std::chrono::nanoseconds(std::min(timings_.request, millis_left(deadline))).count();
     natsMsgList list{};
@@ -86,6 +119,7 @@ std::vector<fact> nats_log_reader::range(std::uint64_t first, std::uint64_t last
           gap = gap || seq > first + out.size();
         } else if (seq <= last) {
           out.push_back(payloads_.to_fact(payload_of(list.Msgs[i]), seq));
+          bytes += out.back().json.size();
         }
         jsMsgMetaData_Destroy(meta);
       }

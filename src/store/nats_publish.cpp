@@ -86,8 +86,9 @@ void nats_store::publish_loop() {
     bool stopping = false;
     {
       std::unique_lock lock(publish_mutex_);
-      auto const woken = [this] {
-        return publish_stopping_ || !incoming_.empty() || !reports_.empty();
+      auto const woken = [this, &jobs] {
+        return publish_stopping_ || !incoming_.empty() || !reports_.empty() ||
+               (connection_.closing() && !jobs.empty());
       };
       if (next_due == clock::time_point::max())
         publish_wake_.wait(lock, woken);
@@ -97,6 +98,8 @@ void nats_store::publish_loop() {
       reports.swap(reports_);
       stopping = publish_stopping_;
     }
+    // Closed: no ack can come any more, so nothing waits for one.
+    bool const closing = connection_.closing();
     auto now = clock::now();
     for (auto& [request, answered] : incoming) {
       auto& job = jobs[next_id++];
@@ -119,14 +122,16 @@ void nats_store::publish_loop() {
       auto& [id, job] = *it;
       if (!job.done && !job.in_flight && job.send_at <= now && now < job.deadline && !stopping)
         send(id, job);
-      if (!job.done && !stopping && now < job.deadline) {
+      if (!job.done && !stopping && !closing && now < job.deadline) {
         if (!job.in_flight) next_due = std::min(next_due, job.send_at);
         next_due = std::min(next_due, job.deadline);
         ++it;
         continue;
       }
       forget_in_flight(id, job);
-      job.answered(answer(job));
+      if (closing && !job.done)
+        job.last = {nullptr, false, 0, false, NATS_CONNECTION_CLOSED, {}, "the store is closing"};
+      finish(job);
       natsMsg_Destroy(job.msg);
       it = jobs.erase(it);
     }
@@ -135,9 +140,16 @@ void nats_store::publish_loop() {
 }
 
 void nats_store::send(std::uint64_t id, publish_job& job) {
-  // Not connected: nats.c would keep the message in its reconnect buffer and publish it after
-  // we answered 503, so it is not handed over until the connection is back.
-  if (natsConnection_Status(connection_.conn()) != NATS_CONN_STATUS_CONNECTED) {
+  if (connection_.closing()) {  // the store ends: no answer can come any more
+    job.last = {nullptr, false, 0, false, NATS_CONNECTION_CLOSED, {}, "the store is closing"};
+    job.done = true;
+    return;
+  }
+  // Not connected: not handed over until the connection is back. Should it drop between this
+  // check and the publish, nats.c refuses the message (it has no reconnect buffer). The check
+  // takes no lock of nats.c's, which it holds through each reconnect attempt: the answers due
+  // meanwhile still go out at their deadlines.
+  if (!connection_.connected()) {
     job.last = {nullptr, false, 0, false, NATS_CONNECTION_DISCONNECTED, {}, "not connected"};
     job.send_at = clock::now() + nats_timings::retry_pause;
     return;
@@ -167,6 +179,7 @@ void nats_store::send(std::uint64_t id, publish_job& job) {
     in_flight_[job.sent] = id;
   }
   ++job.attempts;
+  handed_over_ = true;
   natsStatus const s = js_PublishMsgAsync(connection_.js(), &job.msg, &pub);
   if (s == NATS_OK) {
     job.in_flight = true;  // nats.c owns it until on_ack hands it back
@@ -176,9 +189,12 @@ void nats_store::send(std::uint64_t id, publish_job& job) {
     std::lock_guard lock(publish_mutex_);
     in_flight_.erase(job.sent);
   }
-  job.last = {nullptr, false, 0, false, s, {}, natsStatus_GetText(s)};
+  if (s == NATS_INSUFFICIENT_BUFFER)  // it started reconnecting since the check: refused, unsent
+    job.last = {nullptr, false, 0, false, NATS_CONNECTION_DISCONNECTED, {}, "not connected"};
+  else
+    job.last = {nullptr, false, 0, false, s, {}, natsStatus_GetText(s)};
   job.send_at = clock::now() + nats_timings::retry_pause;
-  if (!retryable(s, no_js_error)) job.done = true;
+  if (!retryable(s, no_js_error) || s == NATS_CONNECTION_CLOSED) job.done = true;
 }
 
 void nats_store::take_report(publish_job& job, ack_report report, clock::time_point now) {
@@ -212,10 +228,24 @@ void nats_store::forget_in_flight(std::uint64_t id, publish_job& job) {
   take_report(job, std::move(report), clock::now());
 }
 
+void nats_store::finish(publish_job& job) {
+  if (job.last.ok && job.last.duplicate) {
+    ++duplicates_;
+    // JetStream says only "seen this id": the stored body decides between a replay and a
+    // conflict, and reading it may take two requests. Answered by the duplicates' own thread,
+    // so that every other publish goes on meanwhile.
+    repeats_.answer(job.last.seq, std::move(job.request.json), job.attempts > 1,
+                    std::move(job.answered));
+    return;
+  }
+  job.answered(answer(job));
+}
+
 append_result nats_store::answer(publish_job const& job) {
   using outcome = append_result::outcome;
   if (!job.last.ok) {
-    if (is_timeout(job.last.status) || job.last.status == NATS_CONNECTION_DISCONNECTED)
+    if (is_timeout(job.last.status) || job.last.status == NATS_CONNECTION_DISCONNECTED ||
+        job.last.status == NATS_CONNECTION_CLOSED)
       ++timeouts_;
     else
       ++no_quorum_;
@@ -223,27 +253,8 @@ append_result nats_store::answer(publish_job const& job) {
                  job.last.text.empty() ? natsStatus_GetText(job.last.status) : job.last.text);
     return {outcome::unavailable, {}};
   }
-  if (!job.last.duplicate) {
-    ++acked_;
-    return {outcome::created, {job.last.seq, job.request.json}};
-  }
-  ++duplicates_;
-  // JetStream says only "seen this id": the body decides between a replay and a conflict.
-  std::optional<fact> stored;
-  try {
-    stored = find_fact(job.last.seq);
-  } catch (store_error const& e) {
-    spdlog::warn("[nats] {}", e.what());
-  }
-  if (!stored) {
-    spdlog::warn("[nats] cannot read fact {} to answer a repeated Idempotency-Key", job.last.seq);
-    return {outcome::unavailable, {}};
-  }
-  if (stored->json != job.request.json) return {outcome::conflict, {}};
-  // Our own retry of a publish whose first ack was lost: as far as we know the client sent it
-  // once, and this is its creation.
-  if (job.attempts > 1) return {outcome::created, std::move(*stored)};
-  return {outcome::replayed, std::move(*stored)};
+  ++acked_;
+  return {outcome::created, {job.last.seq, job.request.json}};
 }
 
 void nats_store::on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) {

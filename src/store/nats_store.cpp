@@ -12,6 +12,14 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
+// How far a range read of the log goes beyond what its caller asked for: a page of GET /facts
+// (1,000 facts, 1 MiB of their JSON). read_bounded() and catch-up reads go in steps of a few
+// facts; with JetStream 2.9 each step that reached the log was a consumer of its own.
+constexpr std::uint64_t read_ahead_facts = 1000;
+constexpr std::size_t read_ahead_bytes = 1024 * 1024;
+// Range reads kept ahead: several pages or catch-ups going on at once each find theirs.
+constexpr std::size_t read_ahead_ranges = 4;
+
 }  // namespace
 
 nats_store::nats_store(options opts)
@@ -20,7 +28,8 @@ nats_store::nats_store(options opts)
       connection_(opts_.url, opts_.timings, &on_ack, this),
       payloads_(opts_.url.describe(), opts_.max_fact_bytes),
       log_(connection_, payloads_, opts_.url, opts_.timings),
-      recent_(opts_.window, opts_.window_bytes) {
+      recent_(opts_.window, opts_.window_bytes),
+      ahead_(read_ahead_ranges) {
   note_log_seq(connection_.last_seq_at_start());
   last_info_ok_ = clock::now();
   last_progress_ = clock::now();
@@ -29,6 +38,10 @@ nats_store::nats_store(options opts)
 }
 
 nats_store::~nats_store() {
+  // Nothing here waits for NATS to answer: closing the connection (at once, unless stop_following
+  // did already) ends every request, fetch and ack wait, so what is left is for our threads and
+  // nats.c's to leave our code, each within timings.shutdown_wait.
+  close_connection();
   {
     // What is still queued or in flight is answered `unavailable` (the writer has stopped).
     std::lock_guard lock(publish_mutex_);
@@ -36,6 +49,7 @@ nats_store::~nats_store() {
   }
   publish_wake_.notify_all();
   if (publisher_.joinable()) publisher_.join();
+  repeats_.stop();  // after the publisher, the last to hand it a duplicate
   {
     std::lock_guard lock(monitor_mutex_);
     stopping_ = true;
@@ -49,12 +63,36 @@ nats_store::~nats_store() {
     subscriptions_done_.wait_for(lock, opts_.timings.shutdown_wait,
                                  [this] { return subscriptions_live_ == 0; });
   }
-  // Acks still due would call on_ack on a destroyed store: wait them out (each has a deadline).
+  take_back_unacked();
+}
+
+void nats_store::close_connection() {
+  connection_.close();
+  {
+    // Taken, so that the publisher cannot miss the change between its check and its wait.
+    std::lock_guard lock(publish_mutex_);
+  }
+  publish_wake_.notify_all();  // what waits for an ack is answered at once
+}
+
+void nats_store::take_back_unacked() {
+  if (!handed_over_) return;  // nats.c has no pending map before the first asynchronous publish
+  // The messages whose acks never came are nats.c's to report, at their timeouts, through
+  // on_ack: taken back, they never are. One whose handler is running now is already out of
+  // nats.c's map but still counted, until the handler returns: that much is waited for.
+  natsMsgList unacked{};
+  if (js_PublishAsyncGetPendingList(&unacked, connection_.js()) == NATS_OK)
+    natsMsgList_Destroy(&unacked);
+  {
+    std::lock_guard lock(publish_mutex_);
+    in_flight_.clear();  // those messages are gone
+  }
   jsPubOptions wait;
   jsPubOptions_Init(&wait);
-  wait.MaxWait = opts_.timings.acks_drain.count();
-  js_PublishAsyncComplete(connection_.js(), &wait);
-  connection_.close();
+  wait.MaxWait = opts_.timings.shutdown_wait.count();
+  if (js_PublishAsyncComplete(connection_.js(), &wait) != NATS_OK)
+    spdlog::error("[nats] an ack handler still running after {} ms",
+                  opts_.timings.shutdown_wait.count());
 }
 
 void nats_store::note_log_seq(std::uint64_t seq) {
@@ -71,13 +109,7 @@ std::vector<fact> nats_store::read_after(std::uint64_t after, std::size_t max) c
   auto const window_start = window.first_seq;
   auto const log_last = window_start != 0 ? window_start - 1 : last_seq();
   if (after >= log_last) return {};
-  auto const last = after + std::min<std::uint64_t>(max, log_last - after);
-  std::vector<fact> out;
-  if (last == after + 1) {
-    if (auto one = log_.get(after + 1)) out.push_back(std::move(*one));
-  } else {
-    out = log_.range(after + 1, last);
-  }
+  auto out = read_log(after, std::min<std::uint64_t>(max, log_last - after), log_last);
   if (out.size() < max && !out.empty() && out.back().seq + 1 == window_start) {
     // The window may have moved on meanwhile: then this page ends here and the next read
     // asks the log again, never an empty answer while facts remain.
@@ -85,6 +117,28 @@ std::vector<fact> nats_store::read_after(std::uint64_t after, std::size_t max) c
     out.insert(out.end(), std::make_move_iterator(more.begin()),
                std::make_move_iterator(more.end()));
   }
+  return out;
+}
+
+std::vector<fact> nats_store::read_log(std::uint64_t after, std::uint64_t wanted,
+                                       std::uint64_t log_last) const {
+  auto out = ahead_.read_after(after, wanted);  // what an earlier range read brought along
+  if (out.size() == wanted) return out;
+  auto const from = out.empty() ? after : out.back().seq;
+  auto const need = wanted - out.size();
+  if (need == 1) {  // one fact (GET /facts/<id>): a direct get, no consumer
+    if (auto one = log_.get(from + 1)) out.push_back(std::move(*one));
+    return out;
+  }
+  // One consumer reads what is needed and, up to a page more, what the next steps will ask for.
+  auto const last =
+      from + std::min<std::uint64_t>(std::max(need, read_ahead_facts), log_last - from);
+  auto more = log_.range(from + 1, last, read_ahead_bytes, need);
+  auto const taken = std::min<std::size_t>(more.size(), need);
+  out.insert(out.end(), std::make_move_iterator(more.begin()),
+             std::make_move_iterator(more.begin() + static_cast<std::ptrdiff_t>(taken)));
+  more.erase(more.begin(), more.begin() + static_cast<std::ptrdiff_t>(taken));
+  ahead_.keep(std::move(more));
   return out;
 }
 
@@ -96,6 +150,24 @@ std::vector<fact> nats_store::read_latest(std::size_t max) const {
   // from its end, so reads of recent history need no round trip.
   recent_.seed(latest);
   return latest;
+}
+
+std::uint64_t nats_store::log_newest_seq() const {
+  auto const deadline = clock::now() + opts_.timings.request;
+  if (!connection_.wait_connected(deadline))
+    throw nats_failure(opts_.url, "asking the stream for its newest fact failed: " +
+                                      std::string(connection_.closing() ? "the store is closing"
+                                                                        : "not connected to NATS"));
+  auto call = js_call(millis_left(deadline));
+  jsStreamInfo* info = nullptr;
+  jsErrCode code = no_js_error;
+  natsStatus const s =
+      js_GetStreamInfo(&info, connection_.js(), opts_.url.stream.c_str(), &call, &code);
+  if (s != NATS_OK)
+    throw nats_failure(opts_.url, "asking the stream for its newest fact failed: " + nats_error(s));
+  auto const newest = info->State.LastSeq;
+  jsStreamInfo_Destroy(info);
+  return newest;
 }
 
 std::optional<fact> nats_store::find_fact(std::uint64_t seq) const {
@@ -136,6 +208,13 @@ void nats_store::monitor() {
 }
 
 void nats_store::poll_stream_info() {
+  // Not worth asking: the request would fail at once, or wait for nats.c's lock through a
+  // connection attempt.
+  if (!connection_.connected()) {
+    std::lock_guard lock(health_mutex_);
+    last_error_ = "not connected to NATS";
+    return;
+  }
   auto call = js_call(opts_.timings.request);
   jsStreamInfo* info = nullptr;
   jsErrCode code = no_js_error;

@@ -10,9 +10,6 @@ using namespace std::chrono_literals;
 
 // nats.c's own ping interval (NATS_OPTS_DEFAULT_PING_INTERVAL): we never ping less often.
 constexpr auto nats_default_ping_interval = std::chrono::milliseconds(2min);
-// nats.c expires a publish's ack wait on a timer and delivers the timeout through its reply
-// thread: a second for both to run after the last deadline.
-constexpr auto ack_timer_slack = std::chrono::milliseconds(1s);
 
 }  // namespace
 
@@ -45,12 +42,11 @@ nats_timings nats_timings::from(ms connect_timeout, ms publish_timeout) {
   // never idle longer than one fetch (a request), so any bound well above that is safe; six
   // publish timeouts keeps 30 s at the defaults.
   t.range_idle = p * 6;
-  // nats.c is done with a subscription once its delivery thread leaves our callback, which only
-  // hands facts on; it closes a connection within a round trip. Waits for NATS at shutdown are
-  // bounded like any other answer from it.
-  t.shutdown_wait = p;
-  // Every ack still due at shutdown was sent with a wait of at most one request (within P).
-  t.acks_drain = p + ack_timer_slack;
+  // Shutdown waits for no answer from NATS: closing the connection ends every request, fetch
+  // and ack wait at once. It waits only for nats.c's lock, which nats.c holds through one
+  // connection attempt while it reconnects (conn.c, 3.4.1), and then for nats.c's threads to
+  // leave our callbacks, which take no longer than a lock each.
+  t.shutdown_wait = t.connect_attempt;
   return t;
 }
 

@@ -1,5 +1,6 @@
 #include "support/nats_cluster.hpp"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -84,6 +85,14 @@ void nats_node::kill_hard() {
   process_.reset();
 }
 
+void nats_node::pause() {
+  if (process_) process_->send_signal(SIGSTOP);
+}
+
+void nats_node::resume() {
+  if (process_) process_->send_signal(SIGCONT);
+}
+
 bool nats_node::healthy() const {
   return running() && monitor_json(http_port_, "/healthz").has_value();
 }
@@ -143,6 +152,16 @@ void nats_cluster::start_all() {
 void nats_cluster::kill_all() {
   for (auto& n : nodes_)
     n->kill_hard();
+}
+
+void nats_cluster::pause_all() {
+  for (auto& n : nodes_)
+    n->pause();
+}
+
+void nats_cluster::resume_all() {
+  for (auto& n : nodes_)
+    n->resume();
 }
 
 bool nats_cluster::ready() const {

@@ -43,6 +43,11 @@ class nats_node {
   /// SIGKILL and reap: the crash of the machine's process, its store folder kept.
   void kill_hard();
 
+  /// SIGSTOP: a server that stops answering while its connections stay open (a hung machine,
+  /// a partition); resume() lets it go on where it was.
+  void pause();
+  void resume();
+
   bool running() const { return process_ != nullptr; }
 
   /// /healthz answers 200: the server accepts clients and its JetStream is up.
@@ -94,6 +99,10 @@ class nats_cluster {
 
   /// SIGKILLs every node.
   void kill_all();
+
+  /// SIGSTOPs every running node / SIGCONTs it again.
+  void pause_all();
+  void resume_all();
 
   /// Every running node is healthy and, in a cluster, names the same meta leader.
   bool ready() const;

@@ -95,6 +95,13 @@ class fact_store {
   virtual std::uint64_t last_seq() const = 0;
   virtual std::uint64_t count() const = 0;
 
+  /// The newest seq in the log, asked of the log itself: on a shared log, last_seq() is what
+  /// this instance has seen (acks, what it followed), which lags what other instances stored.
+  /// May wait up to a request timeout of the store's (a round trip to the log), so never call it
+  /// on an I/O thread. Throws store_error when the log does not answer. Here: last_seq(), for a
+  /// store that is its own log.
+  virtual std::uint64_t log_newest_seq() const { return last_seq(); }
+
   /// What the logs call this store, e.g. "memory:".
   virtual std::string describe() const = 0;
 

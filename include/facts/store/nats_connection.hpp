@@ -17,8 +17,9 @@ namespace facts {
 /**
  * Represents the nats:// store's connection to NATS and its JetStream context, set up for a
  * shared log: connected within --connect-timeout, reconnecting forever after, the stream made
- * sure of, and closed only once nats.c says it is done with the connection. nats.c calls the
- * connection's callbacks on its own threads; they only set the flags below and log.
+ * sure of, closed at once when the store ends, and freed only once nats.c says it is done with
+ * the connection. nats.c calls the connection's callbacks on its own threads; they only set the
+ * state below and log.
  */
 class nats_connection {
  public:
@@ -37,16 +38,31 @@ class nats_connection {
   jsCtx* js() const { return js_; }
   /// The stream's last seq when it was made sure of, at startup.
   std::uint64_t last_seq_at_start() const { return last_seq_at_start_; }
+  /// As nats.c last reported it, without taking nats.c's lock: while nats.c reconnects, it holds
+  /// that lock through each connection attempt (up to timings.connect_attempt).
   bool connected() const { return connected_; }
+  /// Waits until connected, at most until `deadline`; false when not connected by then, or
+  /// once close() was called.
+  bool wait_connected(std::chrono::steady_clock::time_point deadline) const;
+  /// True once close() was called.
+  bool closing() const { return closing_; }
   /// True once after each reconnect: nats.c restarts an ordered consumer itself, but a server
   /// that has just come back may not take it yet, and its next try waits for missed heartbeats.
   bool take_reconnected() { return reconnected_.exchange(false); }
 
-  /// Closes the connection and waits (up to timings.shutdown_wait) for nats.c's last callback
-  /// on it. Whatever was still to call the owner's callbacks must be done by now.
+  /// Closes the connection to NATS: every call into nats.c that waits on it (a request, a
+  /// fetch) returns at once, and every later one fails at once; no ack handler or subscription
+  /// callback starts from now on. Waits at most for nats.c's lock (one connection attempt while
+  /// it reconnects). Safe to call more than once, from any thread; the JetStream context stays
+  /// usable for its pending acks (js_PublishAsyncGetPendingList) until the destructor.
   void close();
 
  private:
+  /// close(), then waits (up to timings.shutdown_wait) for nats.c's last callback on the
+  /// connection and frees it with the JetStream context. Whatever was still to call the owner's
+  /// callbacks must be done by now.
+  void release();
+  void set_connected(bool up);
   void connect(std::chrono::steady_clock::time_point deadline, jsPubAckHandler on_ack,
                void* ack_closure);
   void ensure_stream(std::chrono::steady_clock::time_point deadline);
@@ -65,9 +81,12 @@ class nats_connection {
   jsCtx* js_ = nullptr;
   std::uint64_t last_seq_at_start_ = 0;
 
+  // Written under state_mutex_, so that wait_connected() cannot miss a change; read without it.
   std::atomic<bool> connected_{false};
+  std::atomic<bool> closing_{false};  // close() was called: the end, not worth a warning
+  mutable std::mutex state_mutex_;
+  mutable std::condition_variable state_wake_;
   std::atomic<bool> reconnected_{false};
-  std::atomic<bool> closing_{false};  // we close the connection: not worth a warning
   // nats.c calls the connection's callbacks from its own thread, after Close returns; the
   // closed callback comes last, and we wait for it before going away.
   std::mutex closed_mutex_;  // guards closed_

@@ -18,7 +18,9 @@
 #include "facts/store/log_payloads.hpp"
 #include "facts/store/nats_calls.hpp"
 #include "facts/store/nats_connection.hpp"
+#include "facts/store/nats_duplicate_answers.hpp"
 #include "facts/store/nats_log_reader.hpp"
+#include "facts/store/nats_read_ahead.hpp"
 #include "facts/store/nats_timings.hpp"
 #include "facts/store/nats_url.hpp"
 #include "facts/store/recent_facts.hpp"
@@ -33,9 +35,11 @@ namespace facts {
  * thread waiting for it (our publisher thread) or hand facts to the follower. The one
  * blocking thing a callback does is the follower itself (the broadcaster's publish, which only
  * posts). Reads beyond the in-memory window of the newest facts ask JetStream, on the caller's
- * thread. The connection (nats_connection), those reads (nats_log_reader) and the window
- * (recent_facts) have rooms of their own; the store's own files are this one (reads, health),
- * nats_publish.cpp and nats_follow.cpp.
+ * thread, a page at a time (nats_read_ahead); the publisher thread never reads (a duplicate's
+ * answer, which needs the stored fact, comes from nats_duplicate_answers' thread). The connection
+ * (nats_connection), those reads (nats_log_reader) and the window (recent_facts) have rooms of
+ * their own; the store's own files are this one (reads, health), nats_publish.cpp and
+ * nats_follow.cpp.
  */
 class nats_store final : public fact_store {
  public:
@@ -69,14 +73,24 @@ class nats_store final : public fact_store {
   /// The log's newest seq as far as this instance knows (acks, stream info, what it followed).
   std::uint64_t last_seq() const override { return log_last_seq_.load(); }
   std::uint64_t count() const override { return last_seq(); }  // dense seqs from 1
+  /// The stream's last seq by its stream info, waiting up to timings.request (2P/5) in all,
+  /// for the connection and the answer.
+  std::uint64_t log_newest_seq() const override;
   std::string describe() const override { return opts_.url.describe(); }
 
   void follow(std::uint64_t after, follower on_stored) override;
+  /// The server calls it once, as it stops: it also ends the store's use of NATS. The connection
+  /// is closed, so nothing in flight (a read on a catch-up thread or an I/O thread, a publish
+  /// waiting for its ack) outlasts the stop: from then on reads throw store_error, and appends,
+  /// those waiting for an ack included, are answered `unavailable` at once.
   void stop_following() override;
   log_health health() const override;
 
   /// The newest seq handed to the follower.
   std::uint64_t followed_seq() const;
+
+  /// How many range reads of the log (each a consumer of its own) this store started.
+  std::uint64_t range_reads() const { return log_.ranges_read(); }
 
  private:
   /** Represents one request on its way to an acknowledgement, on the publisher thread. */
@@ -92,8 +106,13 @@ class nats_store final : public fact_store {
     std::string text;
   };
 
-  // nats_store.cpp: reads, health.
+  // nats_store.cpp: reads, health, the end.
   std::optional<fact> find_fact(std::uint64_t seq) const;  ///< the window, else JetStream
+  void close_connection();  ///< ends every wait on NATS; the publisher answers what it holds
+  /// `wanted` facts after `after`, all older than the window (the log has up to `log_last`).
+  std::vector<fact> read_log(std::uint64_t after, std::uint64_t wanted,
+                             std::uint64_t log_last) const;
+  void take_back_unacked();
   void note_log_seq(std::uint64_t seq);
   void monitor();
   void poll_stream_info();
@@ -103,6 +122,8 @@ class nats_store final : public fact_store {
   void send(std::uint64_t id, publish_job& job);
   void take_report(publish_job& job, ack_report report, std::chrono::steady_clock::time_point now);
   void forget_in_flight(std::uint64_t id, publish_job& job);
+  /// Answers a job that is done: at once, or through repeats_ for a duplicate.
+  void finish(publish_job& job);
   append_result answer(publish_job const& job);
   static void on_ack(jsCtx* js, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure);
 
@@ -116,12 +137,16 @@ class nats_store final : public fact_store {
 
   options opts_;
   std::string subject_;
-  // Closed by the destructor's body, while everything nats.c's threads may still reach through
-  // it (the ack handler's and the subscriptions' state below) is there.
+  // Closed by stop_following() or the destructor's body, while everything nats.c's threads may
+  // still reach through it (the ack handler's and the subscriptions' state below) is there;
+  // freed last, after the body has waited out every callback of ours still running.
   nats_connection connection_;
-  log_payloads payloads_;        // every payload read from the log passes here to be a fact
-  nats_log_reader log_;          // reads of what recent_ does not hold
-  mutable recent_facts recent_;  // the newest facts followed; read_latest() seeds it at startup
+  log_payloads payloads_;          // every payload read from the log passes here to be a fact
+  nats_log_reader log_;            // reads of what recent_ does not hold
+  mutable recent_facts recent_;    // the newest facts followed; read_latest() seeds it at startup
+  mutable nats_read_ahead ahead_;  // what range reads brought beyond their callers' steps
+  // Answers the publishes acknowledged as duplicates, reading through recent_ and log_.
+  nats_duplicate_answers repeats_{[this](std::uint64_t seq) { return find_fact(seq); }};
   std::atomic<std::uint64_t> log_last_seq_{0};
 
   // Publishing: append_async() queues, nats.c's reply thread reports, the publisher thread
@@ -133,6 +158,9 @@ class nats_store final : public fact_store {
   std::vector<std::pair<std::uint64_t, ack_report>> reports_;         // job -> what came back
   bool publish_stopping_ = false;
   std::atomic<std::uint64_t> acked_{0}, duplicates_{0}, timeouts_{0}, no_quorum_{0};
+  // A message went to js_PublishMsgAsync: written by the publisher thread only, read once it
+  // has been joined.
+  bool handed_over_ = false;
 
   // Following: nats.c's delivery thread of the current subscription hands facts on.
   mutable std::mutex follow_mutex_;  // guards everything down to subscriptions_live_

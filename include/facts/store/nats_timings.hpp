@@ -28,8 +28,9 @@ struct nats_timings {
   ms ping_interval{};    ///< min(2P/5, nats.c's 2 min): how often to ping the server (2 s)
   ms health_grace{};     ///< max(P, two polls): stream info this old: unreachable (5 s)
   ms range_idle{};       ///< 6P: a range read's consumer, left idle, is dropped (30 s)
-  ms shutdown_wait{};    ///< P: for nats.c to finish with a subscription, or to close (5 s)
-  ms acks_drain{};       ///< P + 1 s: for the acks still due at shutdown (6 s)
+  /// connect_attempt: closing the connection at shutdown, and nats.c's threads leaving our
+  /// callbacks after it (2 s)
+  ms shutdown_wait{};
 
   /// The timings for --connect-timeout `connect_timeout` and --publish-timeout
   /// `publish_timeout`.
