@@ -214,8 +214,30 @@ void http_session::open_stream(response header) {
     auto [end, ec] = std::from_chars(id->data(), id->data() + id->size(), wanted);
     if (ec != std::errc{} || end != id->data() + id->size()) wanted = 0;
   }
-  if (wanted <= ctx_.hub.fanned_out_seq() || wanted > ctx_.routes.store.last_seq())
+  if (wanted <= ctx_.hub.fanned_out_seq())
     return streams_.open(std::move(socket_), std::move(head), ctx_.retry, id);
+  if (wanted <= ctx_.routes.store.last_seq())
+    return wait_for_fan_out(wanted, std::move(head), std::move(id));
+  // Beyond the newest this instance knows of: what it knows lags the other instances, so the
+  // log itself is asked, on the read pool (it is a round trip, and NATS may be stopped).
+  ctx_.reads.run([self = shared_from_this(), ex = socket_.get_executor(), wanted,
+                  head = std::move(head), id = std::move(id)]() mutable {
+    std::uint64_t newest = 0;
+    try {
+      newest = self->ctx_.routes.store.log_newest_seq();
+    } catch (std::exception const& e) {
+      spdlog::warn("[http] cannot ask the log for its newest id: {}", e.what());
+    }
+    net::post(ex, [self = std::move(self), wanted, newest, head = std::move(head),
+                   id = std::move(id)]() mutable {
+      if (wanted <= newest) return self->wait_for_fan_out(wanted, std::move(head), std::move(id));
+      self->streams_.open(std::move(self->socket_), head, self->ctx_.retry, id);
+    });
+  });
+}
+
+void http_session::wait_for_fan_out(std::uint64_t wanted, std::string head,
+                                    std::optional<std::string> id) {
   ctx_.hub.when_fanned_out(
       wanted, std::chrono::steady_clock::now() + ctx_.catch_up_wait,
       [self = shared_from_this(), head = std::move(head), id = std::move(id)](bool) mutable {

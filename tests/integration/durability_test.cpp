@@ -981,7 +981,7 @@ TEST_CASE("durability: a database file deleted or replaced while running refuses
   CHECK(status_value(daemon.port, "facts") == 1);
   // Said once at error, not once per refused POST.
   CHECK(daemon.proc->wait_for_line("refusing new facts", 5s));
-  CHECK(count_of(daemon.proc->err(), "refusing new facts") == 1);
+  CHECK(ft::count_of(daemon.proc->err(), "refusing new facts") == 1);
   stop_cleanly(daemon);
 }
 

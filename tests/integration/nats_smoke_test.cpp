@@ -4,14 +4,18 @@
 // of issue 9 live in cluster_test.cpp.
 #include <nats/nats.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <fstream>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "support/delay_relay.hpp"
 #include "support/http_client.hpp"
 #include "support/metrics.hpp"
 #include "support/nats_cluster.hpp"
@@ -170,6 +174,86 @@ TEST_CASE("nats: an instance started after the facts were posted serves them", "
   CHECK(all.at("facts").size() == 30);
   CHECK(get(late.port(), "/facts/5").body() == fact_n(5));
   CHECK(get(late.port(), "/facts/31").result() == http::status::not_found);
+}
+
+TEST_CASE("nats: a read behind a stopped NATS node holds up no stream and no other request",
+          "[nats]") {
+  // One I/O thread, and facts 1..15 only in the log (the window holds the newest 5): a page or
+  // a single fact of them is a JetStream read, which waits out its timeout while the node is
+  // stopped. It runs on the read pool; before, it ran in routing, on the I/O thread.
+  nats_cluster nats(1);
+  auto const url = nats.store_url("reads", 1);
+  {
+    test_server a(nats_config(url));
+    for (int i = 1; i <= 20; ++i)
+      REQUIRE(post_fact(a.port(), fact_n(i)).result() == http::status::created);
+  }
+  auto cfg = nats_config(url);
+  cfg.replay_limit = 5;
+  cfg.threads = 1;
+  cfg.heartbeat = std::chrono::seconds(1);
+  test_server late(cfg);
+  sse_client stream(late.port());
+  REQUIRE(stream.next_event());  // the snapshot: 16..20
+
+  nats.node(0).pause();
+  using clock = std::chrono::steady_clock;
+  auto const stopped_at = clock::now();
+  auto one = std::async(std::launch::async, [&] {
+    auto res = get(late.port(), "/facts/1");
+    return std::pair{std::move(res), clock::now() - stopped_at};
+  });
+  auto page =
+      std::async(std::launch::async, [&] { return get(late.port(), "/facts?after=0&limit=10"); });
+  // While both wait on the stopped node: /status answers at once, the stream gets heartbeats.
+  auto const comments = stream.comments();
+  auto slowest = clock::duration{};
+  while (one.wait_for(0ms) == std::future_status::timeout && clock::now() < stopped_at + 10s) {
+    auto const asked = clock::now();
+    REQUIRE(get(late.port(), "/status").result() == http::status::ok);
+    slowest = std::max(slowest, clock::now() - asked);
+    std::this_thread::sleep_for(50ms);  // pacing the probes, not waiting for a condition
+  }
+  CHECK(stream.wait_for_comments(comments + 1, 2000ms));
+  nats.node(0).resume();
+  auto const [res, took] = one.get();
+  auto const ms = [](clock::duration d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  };
+  INFO("GET /facts/1 took " << ms(took) << " ms; the slowest /status meanwhile " << ms(slowest)
+                            << " ms");
+  // The read waited on the stopped node (its timeout, then a 503) while /status did not.
+  CHECK(took >= 700ms);
+  CHECK(slowest < 400ms);
+  CHECK((res.result() == http::status::ok || is_json_error(res)));
+  auto const page_res = page.get();
+  CHECK((page_res.result() == http::status::ok || is_json_error(page_res)));
+  CHECK(get(late.port(), "/facts/1").body() == fact_n(1));
+}
+
+TEST_CASE("nats: a Last-Event-ID another instance just gave out is waited for, never a reset",
+          "[nats]") {
+  // `b` reaches NATS through a link that delivers 300 ms late: what b has seen of the log lags
+  // what `a` acknowledges. A client resumes on b from the id a just gave out. b asks the log
+  // for its newest rather than trust what it has seen, and waits for the fact to come: the
+  // client gets an empty resume under that id, not a reset (before: a reset every time).
+  nats_cluster nats(1);
+  auto const url = nats.store_url("resume", 1);
+  delay_relay late_link(nats.node(0).client_port(), 300ms);
+  test_server a(nats_config(url));
+  test_server b(
+      nats_config("nats://127.0.0.1:" + std::to_string(late_link.port()) + "/resume?replicas=1"));
+  for (int i = 1; i <= 5; ++i) {
+    auto const res = post_fact(a.port(), fact_n(i));
+    REQUIRE(res.result() == http::status::created);
+    auto const id = std::to_string(seq_from_location(res));
+    sse_client on_b(b.port(), {{"Last-Event-ID", id}});
+    auto const first = on_b.next_event();
+    REQUIRE(first);
+    CHECK(first->type == "message");
+    CHECK(first->id == id);
+    CHECK(first->data == "[]");
+  }
 }
 
 TEST_CASE("nats: without NATS a POST answers 503 in time, and the instance recovers",

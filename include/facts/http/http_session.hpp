@@ -58,6 +58,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
   /// Runs `read` on the read pool and writes its answer back on this session's thread.
   void answer_read(std::function<response()> read);
   void open_stream(response header);
+  /// Opens the stream once the hub has fanned out `wanted` (a resume from an id the log has and
+  /// this instance not yet), or at the --publish-timeout deadline.
+  void wait_for_fan_out(std::uint64_t wanted, std::string head, std::optional<std::string> id);
   void refuse(bhttp::status status, std::string const& message);
   /// Answers `res` to a request whose body is unread, and closes.
   void refuse(response res);
