@@ -6,8 +6,10 @@
 #include <cstdlib>
 #include <exception>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <system_error>
 #include <utility>
 
 #include "support/http_client.hpp"
@@ -85,8 +87,31 @@ void nats_node::kill_hard() {
   process_.reset();
 }
 
+namespace {
+
+// Every thread of `pid` is stopped (state T in /proc): a stop signal is taken by each thread on
+// its own way back from the kernel, and a Go server has many.
+bool all_threads_stopped(pid_t pid) {
+  std::error_code ec;
+  std::filesystem::directory_iterator tasks("/proc/" + std::to_string(pid) + "/task", ec);
+  if (ec) return false;
+  for (auto const& task : tasks) {
+    std::ifstream file(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    auto const end_of_name = stat.rfind(')');
+    if (end_of_name == std::string::npos || end_of_name + 2 >= stat.size()) return false;
+    if (stat[end_of_name + 2] != 'T') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 void nats_node::pause() {
-  if (process_) process_->send_signal(SIGSTOP);
+  if (!process_) return;
+  process_->send_signal(SIGSTOP);
+  if (!eventually([&] { return all_threads_stopped(process_->pid()); }, std::chrono::seconds(5)))
+    throw std::runtime_error("nats-server " + name_ + " did not stop on SIGSTOP");
 }
 
 void nats_node::resume() {

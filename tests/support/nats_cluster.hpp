@@ -44,7 +44,7 @@ class nats_node {
   void kill_hard();
 
   /// SIGSTOP: a server that stops answering while its connections stay open (a hung machine,
-  /// a partition); resume() lets it go on where it was.
+  /// a partition); returns once every thread of it has stopped. resume() lets it go on.
   void pause();
   void resume();
 
