@@ -23,6 +23,7 @@ struct broadcaster::admission {
   std::shared_ptr<fact_window const> window;  // the window as of `seq`: immutable
   std::uint64_t seq = 0;
   std::uint64_t after = 0;  // resume and catch_up: the facts after it
+  std::uint64_t first = 0;  // whole_window: the oldest fact of the snapshot
   frame cached;             // already built for this seq
 };
 
@@ -77,14 +78,20 @@ broadcaster::admission broadcaster::admit_locked(std::optional<std::string_view>
   a.seq = last_seq_.load(std::memory_order_relaxed);
   auto const from = parse_last_event_id(last_event_id, a.seq);
   auto const& window = *a.window;
-  auto const window_start = window.empty() ? a.seq + 1 : window.first_seq();
+  // The store's oldest kept fact: retention may have removed the window's oldest since the
+  // last publish (an age bound, a background delete).
+  auto const first_kept = history_ != nullptr ? history_->first_seq() : 0;
+  auto const window_start = std::max(window.empty() ? a.seq + 1 : window.first_seq(), first_kept);
+  a.first = window_start;
   // Without a store to read from, every snapshot is built whole, whatever its size.
   bool const can_catch_up = history_ != nullptr;
   auto const too_big = [&](std::uint64_t first, std::size_t bound) {
     return can_catch_up && window.bytes_from(first) > bound;
   };
-  a.reset = from.reset;
-  if (!from.reset && from.after != 0) {
+  // An id before the oldest kept fact: what it missed no longer exists, and the client is told
+  // so (a reset to what is kept), never served a silent hole.
+  a.reset = from.reset || (from.after != 0 && from.after + 1 < first_kept);
+  if (!a.reset && from.after != 0) {
     a.after = from.after;
     bool const in_window = from.after + 1 >= window_start;
     // A resume's snapshot is its own (shared only with the same id), so it is kept smaller than
@@ -108,14 +115,12 @@ broadcaster::admission broadcaster::admit_locked(std::optional<std::string_view>
   }
   a.what = admission::kind::whole_window;
   auto const& cached = a.reset ? reset_snapshot_ : full_snapshot_;
-  if (cached.bytes && cached.seq == a.seq) a.cached = cached.bytes;
+  if (cached.bytes && cached.seq == a.seq && cached.first == a.first) a.cached = cached.bytes;
   return a;
 }
 
 frame broadcaster::build(admission const& a) {
-  auto const first = a.what == admission::kind::resume
-                         ? a.after + 1
-                         : (a.window->empty() ? a.seq + 1 : a.window->first_seq());
+  auto const first = a.what == admission::kind::resume ? a.after + 1 : a.first;
   ++snapshots_built_;
   return std::make_shared<std::string const>(a.window->snapshot_from(first, a.seq, a.reset));
 }
@@ -125,7 +130,7 @@ void broadcaster::remember(admission const& a, frame const& built) {
   // Two joins at one seq may both have built it; the first one kept serves every later join.
   if (last_seq_.load(std::memory_order_relaxed) != a.seq) return;  // already stale
   if (a.what == admission::kind::whole_window) {
-    (a.reset ? reset_snapshot_ : full_snapshot_) = {a.seq, built};
+    (a.reset ? reset_snapshot_ : full_snapshot_) = {a.seq, a.first, built};
     return;
   }
   if (resume_seq_ != a.seq) return;  // publish() moved it on, or nothing kept yet for a.seq
@@ -160,7 +165,7 @@ void broadcaster::publish(std::vector<fact> const& batch) {
   // the newest chunk with this one) and the batch's frame. window_ only changes under
   // publish_mutex_, which we hold, so reading it here races with nothing.
   std::lock_guard serial(publish_mutex_);
-  auto next = window_->with(batch, replay_limit_);
+  auto next = window_->with(batch, replay_limit_, history_ != nullptr ? history_->first_seq() : 0);
   std::size_t size = 0;
   for (auto const& f : batch)
     size += f.json.size() + 32;  // "id: ", the seq, "\ndata: " and "\n\n" fit in 32

@@ -123,6 +123,19 @@ config_result parse_config(int argc, char const* const* argv) {
                  "most facts in a new client's first event, the newest (0 = all)")
       ->envname("FACTSD_REPLAY_LIMIT")
       ->check(CLI::Range(std::size_t{0}, std::size_t{10'000'000}));
+  std::string retain_age;
+  std::string retain_bytes;
+  app.add_option("--retain-facts", cfg.retention.facts,
+                 "keep only the newest N facts; older ones are deleted (0 = keep all)")
+      ->envname("FACTSD_RETAIN_FACTS")
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1'000'000'000'000'000}));
+  app.add_option("--retain-age", retain_age,
+                 "delete facts older than this: 90d, 12h, 30m or seconds (0 = keep all)")
+      ->envname("FACTSD_RETAIN_AGE");
+  app.add_option("--retain-bytes", retain_bytes,
+                 "keep only the newest facts whose JSON adds up to this: 2GiB, 500MiB or bytes "
+                 "(0 = keep all)")
+      ->envname("FACTSD_RETAIN_BYTES");
   app.add_option("--max-fact-bytes", cfg.limits.max_fact_bytes, "largest POST /fact body")
       ->envname("FACTSD_MAX_FACT_BYTES")
       ->check(CLI::Range(std::size_t{2}, std::size_t{64} << 20));
@@ -220,6 +233,21 @@ config_result parse_config(int argc, char const* const* argv) {
   if (cfg.store_url == "sqlite:")
     return fail("--store: sqlite: needs a path, e.g. sqlite:facts.db");
   cfg.sync = sync == "full" ? sync_mode::full : sync_mode::normal;
+  if (!retain_age.empty()) {
+    auto const age = parse_retention_age(retain_age);
+    if (!age)
+      return fail("--retain-age: '" + retain_age +
+                  "' is not a duration (a number of d, h, m or s, e.g. 90d; 0 keeps all)");
+    cfg.retention.age = *age;
+  }
+  if (!retain_bytes.empty()) {
+    auto const bytes = parse_retention_bytes(retain_bytes);
+    if (!bytes)
+      return fail("--retain-bytes: '" + retain_bytes +
+                  "' is not a size (a number of bytes, KiB, MiB, GiB or TiB, e.g. 2GiB; 0 keeps "
+                  "all)");
+    cfg.retention.bytes = *bytes;
+  }
   if (cfg.threads == 0) cfg.threads = std::max(1u, std::thread::hardware_concurrency());
   if (!token_file.empty()) {
     if (!cfg.publish_token.empty())

@@ -13,7 +13,8 @@ std::shared_ptr<fact_window const> fact_window::make(std::vector<fact> facts, st
 }
 
 std::shared_ptr<fact_window const> fact_window::with(std::vector<fact> const& batch,
-                                                     std::size_t limit) const {
+                                                     std::size_t limit,
+                                                     std::uint64_t first_kept) const {
   auto next = std::make_shared<fact_window>(*this);  // copies chunk pointers only
   if (batch.empty()) return next;
   // Seqs are consecutive; a batch that is not the next one starts the window over.
@@ -46,13 +47,21 @@ std::shared_ptr<fact_window const> fact_window::with(std::vector<fact> const& ba
   }
   next->size_ += batch.size();
   // Trimming drops whole chunks once the window no longer reaches into them.
-  if (limit != 0 && next->size_ > limit) {
-    next->first_seq_ += next->size_ - limit;
-    next->size_ = limit;
-    auto const first_kept =
+  std::size_t drop = limit != 0 && next->size_ > limit ? next->size_ - limit : 0;
+  // Facts the store no longer keeps are no snapshot's either.
+  if (first_kept > next->first_seq_ + drop)
+    drop = static_cast<std::size_t>(
+        std::min<std::uint64_t>(next->size_, first_kept - next->first_seq_));
+  if (drop == next->size_) {
+    next->chunks_.clear();
+    next->size_ = 0;
+  } else if (drop != 0) {
+    next->first_seq_ += drop;
+    next->size_ -= drop;
+    auto const first_chunk =
         std::find_if(next->chunks_.begin(), next->chunks_.end(),
                      [&](auto const& c) { return c->first_seq + chunk_size > next->first_seq_; });
-    next->chunks_.erase(next->chunks_.begin(), first_kept);
+    next->chunks_.erase(next->chunks_.begin(), first_chunk);
   }
   return next;
 }

@@ -116,6 +116,19 @@ std::string metrics::prometheus_text(hub_figures const& hub, log_figures const& 
   metric("factsd_log_invalid_facts_total", "counter",
          "Seqs whose payload in the shared log was not a valid fact, served as an error object.");
   out += fmt::format("factsd_log_invalid_facts_total {}\n", log.invalid);
+  metric("factsd_oldest_kept_id", "gauge",
+         "The oldest fact's id the store keeps (the newest id + 1 when it keeps none).");
+  out += fmt::format("factsd_oldest_kept_id {}\n", log.first_seq);
+  metric("factsd_retention_removed_total", "counter",
+         "Facts removed by retention (--retain-facts, --retain-age, --retain-bytes) since start.");
+  out += fmt::format("factsd_retention_removed_total {}\n", log.removed);
+  metric("factsd_store_bytes", "gauge",
+         "The store's size: database and WAL files (sqlite:), facts' JSON (memory:), the "
+         "stream's bytes (nats://).");
+  out += fmt::format("factsd_store_bytes {}\n", log.stored_bytes);
+  metric("factsd_retention_step_seconds_max", "gauge",
+         "The longest one step of retention held the store's commits off (sqlite:).");
+  out += fmt::format("factsd_retention_step_seconds_max {}\n", log.longest_step_ns / 1e9);
   out += process_metrics_text();
   return out;
 }

@@ -46,7 +46,7 @@ void raise_open_file_limit() {
 server::server(config cfg)
     : cfg_(std::move(cfg)),
       store_(make_store(cfg_.store_url, {cfg_.sync, cfg_.connect_timeout, cfg_.publish_timeout,
-                                         cfg_.limits.max_fact_bytes})),
+                                         cfg_.limits.max_fact_bytes, cfg_.retention})),
       hub_(std::make_unique<broadcaster>(store_->read_latest(cfg_.replay_limit), cfg_.replay_limit,
                                          store_.get())),
       commits_(make_committer(*store_, *hub_, cfg_.publish_timeout)),
@@ -111,8 +111,9 @@ void server::start() {
     worker->streams->start();
     worker->thread = std::thread([this, &w = *worker] { run_io_thread(w); });
   }
-  spdlog::info("factsd {} listening on {}:{} with {} threads, store {}{}", FACTS_VERSION,
-               cfg_.listen_host, port(), cfg_.threads, store_->describe(), cors_note());
+  spdlog::info("factsd {} listening on {}:{} with {} threads, store {}, history {}{}",
+               FACTS_VERSION, cfg_.listen_host, port(), cfg_.threads, store_->describe(),
+               cfg_.retention.describe(), cors_note());
 }
 
 void server::run_io_thread(io_worker& worker) {

@@ -130,6 +130,7 @@ class broadcaster {
   /** Represents a snapshot frame built for one seq (and one id, for resumes). */
   struct cached_frame {
     std::uint64_t seq = 0;
+    std::uint64_t first = 0;  ///< its oldest fact: retention may move it without a publish
     frame bytes;
   };
   /** Represents what join() decided under the lock, to be built outside it. */

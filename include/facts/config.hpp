@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "facts/limits.hpp"
+#include "facts/store/retention_bounds.hpp"
 #include "facts/store/sync_mode.hpp"
 
 namespace facts {
@@ -22,6 +23,7 @@ struct config {
   std::string store_url = "sqlite:facts.db";
   sync_mode sync = sync_mode::full;
   std::size_t replay_limit = 10'000;  ///< most facts in a new client's snapshot; 0 = all
+  retention_bounds retention{};       ///< how much history the store keeps; none: all of it
   std::string log_level = "info";
   std::string publish_token;  ///< empty: anyone may publish
   std::chrono::seconds shutdown_timeout{10};

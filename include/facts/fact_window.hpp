@@ -35,8 +35,10 @@ class fact_window {
   /// A window of `facts` (consecutive seqs, oldest first), keeping the newest `limit` (0: all).
   static std::shared_ptr<fact_window const> make(std::vector<fact> facts, std::size_t limit);
 
-  /// This window with `batch` (the seqs after last_seq()) appended, trimmed to `limit`.
-  std::shared_ptr<fact_window const> with(std::vector<fact> const& batch, std::size_t limit) const;
+  /// This window with `batch` (the seqs after last_seq()) appended, trimmed to `limit` and to
+  /// the facts from `first_kept` on (the store's oldest; retention removed those before it).
+  std::shared_ptr<fact_window const> with(std::vector<fact> const& batch, std::size_t limit,
+                                          std::uint64_t first_kept = 0) const;
 
   bool empty() const { return size_ == 0; }
   std::size_t size() const { return size_; }

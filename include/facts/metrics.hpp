@@ -70,7 +70,11 @@ class metrics {
     std::uint64_t last_seq = 0;  ///< the log's newest seq as this instance knows it
     std::uint64_t lag = 0;       ///< how far this instance's streams are behind it
     std::uint64_t acked = 0, duplicate = 0, timeout = 0, no_quorum = 0;  ///< publish outcomes
-    std::uint64_t invalid = 0;  ///< seqs whose payload in the log was not a valid fact
+    std::uint64_t invalid = 0;          ///< seqs whose payload in the log was not a valid fact
+    std::uint64_t first_seq = 0;        ///< the oldest fact kept (retention moves it up)
+    std::uint64_t removed = 0;          ///< facts removed by retention since start
+    std::uint64_t stored_bytes = 0;     ///< the store's size: its files, memory or stream
+    std::uint64_t longest_step_ns = 0;  ///< the longest a retention step held appends off
   };
 
   /// What the catch-up reader holds and has queued, for prometheus_text().

@@ -52,6 +52,7 @@ response status(request const& req, route_context const& ctx) {
   std::string body =
       "{\"clients\": " + std::to_string(ctx.hub.client_count()) +
       ", \"facts\": " + std::to_string(ctx.store.count()) +
+      ", \"first_id\": " + std::to_string(ctx.store.first_seq()) +
       ", \"last_id\": " + std::to_string(ctx.hub.last_seq()) +
       ", \"log_last_id\": " + std::to_string(ctx.store.health().last_seq) +
       ", \"lagging\": " + std::to_string(std::max<std::int64_t>(0, ctx.stats.lagging())) +
@@ -92,14 +93,17 @@ response static_file(request const& req, route_context const& ctx) {
 response metrics_page(request const& req, route_context const& ctx) {
   auto const log = ctx.store.health();
   auto const last = ctx.hub.last_seq();
-  return make_response(bhttp::status::ok, req, ctx.cors, "text/plain; version=0.0.4",
-                       ctx.stats.prometheus_text(
-                           {ctx.hub.client_count(), ctx.hub.snapshots_built()},
-                           {log.last_seq, log.last_seq > last ? log.last_seq - last : 0, log.acked,
-                            log.duplicate, log.timeout, log.no_quorum, log.invalid},
-                           ctx.catch_up ? metrics::catch_up_figures{ctx.catch_up->bytes_held(),
-                                                                    ctx.catch_up->reads_waiting()}
-                                        : metrics::catch_up_figures{}));
+  auto const kept = ctx.store.retention();
+  return make_response(
+      bhttp::status::ok, req, ctx.cors, "text/plain; version=0.0.4",
+      ctx.stats.prometheus_text(
+          {ctx.hub.client_count(), ctx.hub.snapshots_built()},
+          {log.last_seq, log.last_seq > last ? log.last_seq - last : 0, log.acked, log.duplicate,
+           log.timeout, log.no_quorum, log.invalid, ctx.store.first_seq(), kept.removed,
+           kept.stored_bytes, kept.longest_step_ns},
+          ctx.catch_up
+              ? metrics::catch_up_figures{ctx.catch_up->bytes_held(), ctx.catch_up->reads_waiting()}
+              : metrics::catch_up_figures{}));
 }
 
 bool static_file_exists(std::string_view target, route_context const& ctx) {

@@ -131,8 +131,14 @@ void sse_session::on_chunk(std::shared_ptr<catch_up_chunk const> chunk) {
   if (closed_) return;
   if (!chunk || chunk->empty() || chunk->first_seq != sent_through_ + 1) {
     // The store failed or lost facts: close, and the client resumes from the last id it got.
-    spdlog::error("[sse {}] cannot catch up after {}: the store has no such facts", peer(),
-                  sent_through_);
+    // Facts removed by retention while the stream caught up are no failure: its resume from
+    // there gets the `reset` event.
+    if (chunk && !chunk->empty() && chunk->first_seq > sent_through_ + 1)
+      spdlog::info("[sse {}] facts after {} were removed by retention while it caught up: closed",
+                   peer(), sent_through_);
+    else
+      spdlog::error("[sse {}] cannot catch up after {}: the store has no such facts", peer(),
+                    sent_through_);
     return end(stream_end::error);
   }
   first_pending_ = false;

@@ -32,6 +32,17 @@ void idempotency_keys::remember(std::string const& key, entry e) {
   expire(now);
 }
 
+void idempotency_keys::forget_before(std::uint64_t first_seq) {
+  while (!oldest_first_.empty()) {
+    auto const& [key, created] = oldest_first_.front();
+    auto const it = by_key_.find(key);
+    bool const stale = it == by_key_.end() || it->second.created != created;
+    if (!stale && it->second.seq >= first_seq) return;
+    if (!stale) by_key_.erase(it);
+    oldest_first_.pop_front();
+  }
+}
+
 void idempotency_keys::expire(std::int64_t now) {
   while (!oldest_first_.empty()) {
     auto const& [key, created] = oldest_first_.front();

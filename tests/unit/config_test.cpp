@@ -1,5 +1,6 @@
 #include <unistd.h>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -422,4 +423,49 @@ TEST_CASE("under systemd's StateDirectory= the default store goes into $STATE_DI
     scoped_env store("FACTSD_STORE", "sqlite:/srv/env.db");
     CHECK(parse_ok({}).store_url == "sqlite:/srv/env.db");
   }
+}
+
+TEST_CASE("config: --retain-facts, --retain-age and --retain-bytes, alone or together") {
+  clean_env env;
+  CHECK_FALSE(parse_ok({}).retention.any());
+  auto const all =
+      parse_ok({"--retain-facts", "1000", "--retain-age", "90d", "--retain-bytes", "2GiB"});
+  CHECK(all.retention.facts == 1000);
+  CHECK(all.retention.age == std::chrono::hours(24 * 90));
+  CHECK(all.retention.bytes == (std::uint64_t{2} << 30));
+  CHECK(all.retention.describe() ==
+        "the newest 1000 facts, facts younger than 90d, the newest 2GiB of facts");
+  CHECK(parse_ok({"--retain-age", "12h"}).retention.age == std::chrono::hours(12));
+  CHECK(parse_ok({"--retain-age", "30m"}).retention.age == std::chrono::minutes(30));
+  CHECK(parse_ok({"--retain-age", "45"}).retention.age == std::chrono::seconds(45));
+  CHECK(parse_ok({"--retain-bytes", "500MiB"}).retention.bytes == (std::uint64_t{500} << 20));
+  CHECK(parse_ok({"--retain-bytes", "1GB"}).retention.bytes == 1'000'000'000);
+  CHECK_FALSE(parse_ok({"--retain-facts", "0", "--retain-age", "0", "--retain-bytes", "0"})
+                  .retention.any());
+  CHECK(parse_ok({}).retention.describe() == "unbounded (every fact is kept)");
+  {
+    scoped_env facts_var("FACTSD_RETAIN_FACTS", "10000");
+    scoped_env age_var("FACTSD_RETAIN_AGE", "7d");
+    scoped_env bytes_var("FACTSD_RETAIN_BYTES", "64KiB");
+    auto const from_env = parse_ok({});
+    CHECK(from_env.retention.facts == 10000);
+    CHECK(from_env.retention.age == std::chrono::hours(24 * 7));
+    CHECK(from_env.retention.bytes == 65536);
+  }
+  for (auto const* bad : {"3 weeks", "90x", "d", "12h30m", "99999999999999999999d"}) {
+    INFO("--retain-age '" << bad << "'");
+    auto const r = parse({"--retain-age", bad});
+    check_usage_error(r);
+    CHECK(r.message.find("--retain-age") != std::string::npos);
+  }
+  check_usage_error(parse({"--retain-age", "-1"}));
+  for (auto const* bad : {"2 GiB", "2gb", "GiB", "1.5GiB", "99999999999TiB"}) {
+    INFO("--retain-bytes '" << bad << "'");
+    auto const r = parse({"--retain-bytes", bad});
+    check_usage_error(r);
+    CHECK(r.message.find("--retain-bytes") != std::string::npos);
+  }
+  check_usage_error(parse({"--retain-bytes", "-5"}));
+  check_usage_error(parse({"--retain-facts", "-5"}));
+  check_usage_error(parse({"--retain-facts", "many"}));
 }

@@ -53,6 +53,13 @@ struct log_health {
   std::uint64_t invalid = 0;
 };
 
+/** Represents what retention did to a store, for /metrics. */
+struct retention_figures {
+  std::uint64_t removed = 0;          ///< facts removed by retention since start
+  std::uint64_t stored_bytes = 0;     ///< what the store takes: its files, its memory, its stream
+  std::uint64_t longest_step_ns = 0;  ///< the longest a deletion held appends off (sqlite:)
+};
+
 /// Receives what became of one request given to fact_store::append_async().
 using append_callback = std::function<void(append_result)>;
 
@@ -93,7 +100,16 @@ class fact_store {
   virtual std::vector<fact> read_latest(std::size_t max) const = 0;
 
   virtual std::uint64_t last_seq() const = 0;
+  /// Facts kept: last_seq() - first_seq() + 1, seqs being dense between them.
   virtual std::uint64_t count() const = 0;
+
+  /// The oldest seq kept; last_seq() + 1 when none is (nothing stored yet, or all removed).
+  /// Moves up as retention removes the oldest facts (never down: seqs are not reused). Cheap:
+  /// the hub reads it on every join and publish.
+  virtual std::uint64_t first_seq() const { return last_seq() - count() + 1; }
+
+  /// Facts removed by retention and the store's size, for /metrics.
+  virtual retention_figures retention() const { return {}; }
 
   /// The newest seq in the log, asked of the log itself: on a shared log, last_seq() is what
   /// this instance has seen (acks, what it followed), which lags what other instances stored.

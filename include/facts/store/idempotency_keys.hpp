@@ -29,6 +29,11 @@ class idempotency_keys {
   std::optional<entry> find(std::string const& key, std::int64_t now) const;
   void remember(std::string const& key, entry e);
 
+  /// Forgets the keys of the facts before `first_seq`, which retention removed: a key outlives
+  /// its fact nowhere, and a repeat of it is a new fact. Keys are remembered in seq order, so
+  /// this walks only the keys it forgets.
+  void forget_before(std::uint64_t first_seq);
+
  private:
   void expire(std::int64_t now);
 

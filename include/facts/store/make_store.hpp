@@ -6,6 +6,7 @@
 #include <string>
 
 #include "facts/store/fact_store.hpp"
+#include "facts/store/retention_bounds.hpp"
 #include "facts/store/sync_mode.hpp"
 
 namespace facts {
@@ -19,6 +20,7 @@ struct store_settings {
   std::chrono::milliseconds connect_timeout{};  ///< nats: startup wait
   std::chrono::milliseconds publish_timeout{};  ///< nats: wait for an ack
   std::size_t max_fact_bytes = 0;               ///< nats: the largest payload that is a fact
+  retention_bounds retention{};                 ///< every store: how much history it keeps
 };
 
 /**
