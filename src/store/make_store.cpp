@@ -12,7 +12,8 @@ namespace facts {
 std::unique_ptr<fact_store> make_store(std::string const& url, store_settings const& settings) {
   if (url == "memory:") return std::make_unique<memory_store>(settings.retention);
   if (url.starts_with(sqlite_url_prefix) && url.size() > sqlite_url_prefix.size())
-    return std::make_unique<sqlite_store>(url.substr(sqlite_url_prefix.size()), settings.sync);
+    return std::make_unique<sqlite_store>(url.substr(sqlite_url_prefix.size()), settings.sync,
+                                          settings.retention);
   if (url.starts_with("nats:")) {
     auto parsed = parse_nats_url(url);
     if (!parsed.url) throw std::invalid_argument("--store: " + parsed.error);

@@ -1,6 +1,8 @@
 #include "facts/store/sqlite_store.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -10,6 +12,7 @@
 #include "facts/store/sqlite_errors.hpp"
 #include "facts/store/sqlite_key_table.hpp"
 #include "facts/store/sqlite_readers.hpp"
+#include "facts/store/sqlite_retention.hpp"
 #include "facts/store/sqlite_schema.hpp"
 #include "facts/store/sqlite_statement_use.hpp"
 
@@ -21,6 +24,13 @@ namespace {
 constexpr int busy_timeout_ms = 5000;
 // Read connections: reads by several threads at once (catch-up pages, replays) each get one.
 constexpr int reader_connections = 4;
+// PRAGMA auto_vacuum's value for INCREMENTAL.
+constexpr int incremental_vacuum = 2;
+
+std::uint64_t file_size(std::string const& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+}
 
 /** Represents a batch's transaction on prepared BEGIN and COMMIT (SQLite::Transaction parses
  * both each time, a few hundred instructions per batch): rolled back unless committed. */
@@ -55,8 +65,8 @@ class batch_transaction {
 
 }  // namespace
 
-sqlite_store::sqlite_store(std::string path, sync_mode sync)
-    : path_(std::move(path)), sync_(sync), file_(path_) {
+sqlite_store::sqlite_store(std::string path, sync_mode sync, retention_bounds retention)
+    : path_(std::move(path)), sync_(sync), bounds_(retention), file_(path_) {
   // On a throw, the members opened so far close in the order their declarations give.
   try {
     open();
@@ -74,6 +84,10 @@ void sqlite_store::open() {
   db_ = std::make_unique<SQLite::Database>(
       path_, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX, busy_timeout_ms);
   bool const fresh = check_schema(*db_, path_);
+  // Before anything writes the file (the write lock below, the WAL's header): only a database
+  // with no page yet takes it without a VACUUM. The pages of facts that retention removes go
+  // back to the disk in steps (PRAGMA incremental_vacuum), not only to the file's free list.
+  if (fresh) db_->exec("PRAGMA auto_vacuum = INCREMENTAL");
   // Take the write lock now: this is where another process holding the file shows up.
   db_->exec("BEGIN IMMEDIATE; COMMIT");
   db_->exec("PRAGMA journal_mode = WAL");
@@ -84,11 +98,14 @@ void sqlite_store::open() {
   db_->exec("PRAGMA journal_size_limit = " + std::to_string(wal_size_limit));
   db_->exec("PRAGMA wal_autocheckpoint = 0");
   if (fresh) create_schema(*db_);
+  if (!fresh && bounds_.any()) convert_to_incremental_vacuum();
 
-  SQLite::Statement stats(*db_, "SELECT coalesce(max(seq), 0), count(*) FROM facts");
+  // Seqs are dense between the oldest and the newest row: retention removes only the oldest.
+  SQLite::Statement stats(*db_, "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) FROM facts");
   stats.executeStep();
-  last_seq_ = static_cast<std::uint64_t>(stats.getColumn(0).getInt64());
-  count_ = static_cast<std::uint64_t>(stats.getColumn(1).getInt64());
+  auto const first_stored = static_cast<std::uint64_t>(stats.getColumn(0).getInt64());
+  last_seq_ = static_cast<std::uint64_t>(stats.getColumn(1).getInt64());
+  first_seq_ = first_stored == 0 ? last_seq_ + 1 : first_stored;
   key_table_ = std::make_unique<sqlite_key_table>(*db_);
   key_table_->load_into(keys_, unix_now());
   begin_ = std::make_unique<SQLite::Statement>(*db_, "BEGIN");
@@ -98,6 +115,41 @@ void sqlite_store::open() {
   readers_ = std::make_unique<sqlite_readers>(path_, reader_connections, busy_timeout_ms);
   checkpointer_ = std::make_unique<sqlite_checkpointer>(path_, busy_timeout_ms, mutex_);
   checkpointer_->watch(*db_);
+  if (!bounds_.any()) return;
+  std::uint64_t json_bytes = 0;
+  if (bounds_.bytes != 0) {
+    // Once per start, and only with a bytes bound: a read of every fact.
+    json_bytes = static_cast<std::uint64_t>(
+        db_->execAndGet("SELECT coalesce(sum(length(CAST(json AS BLOB))), 0) FROM facts")
+            .getInt64());
+  }
+  auto const oldest_row = first_seq_.load();
+  // Before the deleter's thread starts: from then on keys_ is only touched under mutex_.
+  if (bounds_.facts != 0 && last_seq_ > bounds_.facts) keep_from(last_seq_ - bounds_.facts + 1);
+  retention_ = std::make_unique<sqlite_retention>(
+      path_, *db_, mutex_, bounds_, oldest_row, last_seq_, json_bytes,
+      [this](std::uint64_t first, std::uint64_t) { keep_from(first); });
+}
+
+void sqlite_store::convert_to_incremental_vacuum() {
+  if (db_->execAndGet("PRAGMA auto_vacuum").getInt() == incremental_vacuum) return;
+  auto const mib = (file_size(path_) + (1 << 20) - 1) >> 20;
+  spdlog::info(
+      "[store] {}: a one-time VACUUM rewrites the file ({} MiB; it needs as much free disk) with "
+      "auto_vacuum = INCREMENTAL, so that the space of facts removed by retention goes back to "
+      "the disk",
+      path_, mib);
+  db_->exec("PRAGMA auto_vacuum = INCREMENTAL");
+  db_->exec("VACUUM");
+  // The VACUUM went through the WAL: a copy of the whole file, given back now.
+  db_->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  spdlog::info("[store] {}: VACUUM done", path_);
+}
+
+void sqlite_store::keep_from(std::uint64_t first) {
+  if (first <= first_seq_) return;
+  first_seq_ = first;
+  keys_.forget_before(first);
 }
 
 std::optional<std::string> sqlite_store::read_json(std::uint64_t seq) {
@@ -159,8 +211,14 @@ std::vector<append_result> sqlite_store::append(std::vector<append_request> cons
     throw sqlite_failure(path_, std::string("append failed: ") + e.what());
   }
   last_seq_ = plan.results[plan.created.back()].stored.seq;
-  count_ += plan.created.size();
   commit_plan(plan, requests, keys_, now);
+  if (retention_) {
+    std::uint64_t bytes = 0;
+    for (auto const i : plan.created)
+      bytes += plan.results[i].stored.json.size();
+    retention_->appended(last_seq_, bytes);
+    keep_from(retention_->first_by_count(last_seq_));
+  }
   hand_to_follower(lock, plan.results);
   return std::move(plan.results);
 }
@@ -168,6 +226,8 @@ std::vector<append_result> sqlite_store::append(std::vector<append_request> cons
 std::vector<fact> sqlite_store::read_after(std::uint64_t after, std::size_t max) const {
   // Seqs are stored as SQLite's signed 64-bit integers; none can lie beyond INT64_MAX.
   if (max == 0 || after >= static_cast<std::uint64_t>(INT64_MAX)) return {};
+  // Rows before first_seq_ may still be in the table, waiting for the deleter.
+  after = std::max(after, first_seq_.load() - 1);
   try {
     return readers_->read_after(after, max);
   } catch (SQLite::Exception const& e) {
@@ -182,12 +242,28 @@ std::vector<fact> sqlite_store::read_latest(std::size_t max) const {
   return read_after(after, max == 0 ? SIZE_MAX : max);
 }
 
+std::uint64_t sqlite_store::first_seq() const {
+  return first_seq_;
+}
+
+retention_figures sqlite_store::retention() const {
+  retention_figures out;
+  out.stored_bytes = file_size(path_) + file_size(path_ + "-wal");
+  if (retention_) {
+    out.removed = retention_->removed();
+    out.longest_step_ns = static_cast<std::uint64_t>(retention_->longest_step().count());
+  }
+  return out;
+}
+
 std::uint64_t sqlite_store::last_seq() const {
   return last_seq_;
 }
 
 std::uint64_t sqlite_store::count() const {
-  return count_;
+  // first_seq_ first: it never passes the last_seq_ read after it, plus one.
+  auto const first = first_seq_.load();
+  return last_seq_.load() + 1 - first;
 }
 
 std::string sqlite_store::problem() const {
