@@ -20,7 +20,8 @@ std::unique_ptr<fact_store> make_store(std::string const& url, store_settings co
     return std::make_unique<nats_store>(nats_store::options{
         .url = std::move(*parsed.url),
         .timings = nats_timings::from(settings.connect_timeout, settings.publish_timeout),
-        .max_fact_bytes = settings.max_fact_bytes});
+        .max_fact_bytes = settings.max_fact_bytes,
+        .retention = settings.retention});
   }
   throw std::invalid_argument("--store: '" + url +
                               "' is not a store URL (expected sqlite:PATH, memory: or nats://)");

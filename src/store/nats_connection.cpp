@@ -21,13 +21,13 @@ constexpr int max_pings_out = 2;
 }  // namespace
 
 nats_connection::nats_connection(nats_url url, nats_timings const& timings, jsPubAckHandler on_ack,
-                                 void* ack_closure)
+                                 void* ack_closure, retention_bounds const& retention)
     : url_(std::move(url)), timings_(timings) {
   auto const deadline = clock::now() + timings_.connect;
   // A constructor that throws runs no destructor: what is open so far is closed here.
   try {
     connect(deadline, on_ack, ack_closure);
-    ensure_stream(deadline);
+    ensure_stream(deadline, retention);
   } catch (...) {
     release();
     throw;
@@ -133,11 +133,11 @@ void nats_connection::connect(clock::time_point deadline, jsPubAckHandler on_ack
   if (s != NATS_OK) throw nats_failure(url_, "cannot use JetStream: " + nats_error(s));
 }
 
-void nats_connection::ensure_stream(clock::time_point deadline) {
+void nats_connection::ensure_stream(clock::time_point deadline, retention_bounds const& retention) {
   auto const subject = url_.subject();
   char const* subjects[] = {subject.c_str()};
   jsStreamConfig wanted;
-  fill_stream_config(wanted, url_, subjects);
+  fill_stream_config(wanted, url_, subjects, retention);
   // In a cluster that has just started, the meta leader may not be elected yet: keep asking.
   for (;;) {
     auto call = js_call(std::min(timings_.connect_attempt, millis_left(deadline)));
@@ -152,12 +152,21 @@ void nats_connection::ensure_stream(clock::time_point deadline) {
     }
     if (s == NATS_OK) {
       auto const difference = stream_shape_difference(*info->Config, url_);
-      auto const last = info->State.LastSeq;
-      jsStreamInfo_Destroy(info);
-      if (!difference.empty())
+      if (!difference.empty()) {
+        jsStreamInfo_Destroy(info);
         throw nats_failure(url_,
                            "stream " + url_.stream + " exists with another shape: " + difference);
-      last_seq_at_start_ = last;
+      }
+      try {
+        if (nats_limits_of(*info->Config) != nats_limits_for(retention))
+          update_limits(info, retention, deadline);
+      } catch (...) {
+        jsStreamInfo_Destroy(info);
+        throw;
+      }
+      last_seq_at_start_ = info->State.LastSeq;
+      first_seq_at_start_ = std::max<std::uint64_t>(1, info->State.FirstSeq);
+      jsStreamInfo_Destroy(info);
       return;
     }
     if (code == JSNotEnabledErr)
@@ -167,6 +176,30 @@ void nats_connection::ensure_stream(clock::time_point deadline) {
                                    " not available within --connect-timeout: " + nats_error(s));
     std::this_thread::sleep_for(nats_timings::reconnect_pause);
   }
+}
+
+void nats_connection::update_limits(jsStreamInfo*& info, retention_bounds const& retention,
+                                    clock::time_point deadline) {
+  // Every instance of a cluster shares the stream, and so its limits: the one that starts last
+  // sets them, and says what they were, so that instances started with other flags show up.
+  auto const had = nats_limits_of(*info->Config);
+  auto const wanted = nats_limits_for(retention);
+  jsStreamConfig update = *info->Config;  // the stream as it is, but for its limits
+  set_stream_limits(update, wanted);
+  auto call = js_call(
+      std::max<std::chrono::milliseconds>(millis_left(deadline), std::chrono::milliseconds(1)));
+  jsStreamInfo* updated = nullptr;
+  jsErrCode code = no_js_error;
+  natsStatus const s = js_UpdateStream(&updated, js_, &update, &call, &code);
+  if (s != NATS_OK)
+    throw nats_failure(url_, "cannot set the limits of stream " + url_.stream + " (" +
+                                 wanted.describe() + "): " + nats_error(s));
+  spdlog::warn(
+      "[nats] stream {} had the limits {}; this instance's --retain-* flags set {} (every "
+      "instance shares them: the one started last sets them)",
+      url_.stream, had.describe(), wanted.describe());
+  jsStreamInfo_Destroy(info);
+  info = updated;
 }
 
 void nats_connection::on_closed(natsConnection*, void* closure) {

@@ -117,7 +117,7 @@ void nats_store::check_follow_stall() {
                    opts_.url.stream, followed_, last_seq());
     resubscribe_ = false;
     unsubscribe_locked(retired);
-    from = followed_ + 1;
+    from = std::max(followed_ + 1, first_seq());
   }
   release(retired);
   subscribe_from(from);
@@ -142,6 +142,13 @@ void nats_store::take_message(natsSubscription* sub, fact f) {
   std::lock_guard lock(follow_mutex_);
   if (sub != subscription_ || !on_stored_) return;  // a consumer we already left
   if (f.seq <= followed_) return;                   // before where we are: seen already
+  if (f.seq != followed_ + 1 && f.seq <= first_seq()) {
+    // The stream's limits removed the facts in between before they reached us (this instance
+    // was stopped, or far behind): they are no one's any more. The hub starts its window over.
+    spdlog::warn("[nats] stream {} removed facts {} to {} (its limits) before they were followed",
+                 opts_.url.stream, followed_ + 1, f.seq - 1);
+    followed_ = f.seq - 1;
+  }
   if (f.seq != followed_ + 1) {
     spdlog::error(
         "[nats] stream {} skipped from {} to {}: fact ids must be dense; following "

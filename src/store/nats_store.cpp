@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "facts/store/nats_calls.hpp"
+#include "facts/store/nats_stream_shape.hpp"
 
 namespace facts {
 
@@ -25,12 +26,13 @@ constexpr std::size_t read_ahead_ranges = 4;
 nats_store::nats_store(options opts)
     : opts_(std::move(opts)),
       subject_(opts_.url.subject()),
-      connection_(opts_.url, opts_.timings, &on_ack, this),
+      connection_(opts_.url, opts_.timings, &on_ack, this, opts_.retention),
       payloads_(opts_.url.describe(), opts_.max_fact_bytes),
       log_(connection_, payloads_, opts_.url, opts_.timings),
       recent_(opts_.window, opts_.window_bytes),
       ahead_(read_ahead_ranges) {
   note_log_seq(connection_.last_seq_at_start());
+  note_stream_state(connection_.first_seq_at_start(), 0, nats_limits_for(opts_.retention).max_msgs);
   last_info_ok_ = clock::now();
   last_progress_ = clock::now();
   publisher_ = std::thread([this] { publish_loop(); });
@@ -101,8 +103,38 @@ void nats_store::note_log_seq(std::uint64_t seq) {
   }
 }
 
+void nats_store::note_stream_state(std::uint64_t first_seq, std::uint64_t bytes,
+                                   std::int64_t max_msgs) {
+  auto known = log_first_seq_.load();
+  while (first_seq > known && !log_first_seq_.compare_exchange_weak(known, first_seq)) {
+  }
+  stream_bytes_ = bytes;
+  max_msgs_ = max_msgs;
+}
+
+std::uint64_t nats_store::first_seq() const {
+  auto const first = log_first_seq_.load();
+  auto const last = last_seq();
+  auto const max_msgs = max_msgs_.load();
+  if (max_msgs > 0 && last >= static_cast<std::uint64_t>(max_msgs))
+    return std::max(first, last - static_cast<std::uint64_t>(max_msgs) + 1);
+  return std::min(first, last + 1);
+}
+
+std::uint64_t nats_store::count() const {
+  auto const first = first_seq();
+  auto const last = last_seq();
+  return last + 1 > first ? last + 1 - first : 0;
+}
+
+retention_figures nats_store::retention() const {
+  return {first_seq() - 1, stream_bytes_.load(), 0};
+}
+
 std::vector<fact> nats_store::read_after(std::uint64_t after, std::size_t max) const {
   if (max == 0) return {};
+  // The window and the read-ahead may still hold facts the stream's limits removed.
+  after = std::max(after, first_seq() - 1);
   auto window = recent_.read_after(after, max);
   if (window.covered) return std::move(window.facts);
   // Older than the window (or nothing followed yet): ask JetStream, then join the window on.
@@ -171,7 +203,7 @@ std::uint64_t nats_store::log_newest_seq() const {
 }
 
 std::optional<fact> nats_store::find_fact(std::uint64_t seq) const {
-  if (seq == 0) return std::nullopt;
+  if (seq == 0 || seq < first_seq()) return std::nullopt;
   if (auto near = recent_.read_after(seq - 1, 1).facts; !near.empty() && near.front().seq == seq)
     return near.front();
   return log_.get(seq);
@@ -222,6 +254,7 @@ void nats_store::poll_stream_info() {
       js_GetStreamInfo(&info, connection_.js(), opts_.url.stream.c_str(), &call, &code);
   if (s == NATS_OK) {
     note_log_seq(info->State.LastSeq);
+    note_stream_state(info->State.FirstSeq, info->State.Bytes, info->Config->MaxMsgs);
     jsStreamInfo_Destroy(info);
     std::lock_guard lock(health_mutex_);
     last_info_ok_ = clock::now();

@@ -1,4 +1,6 @@
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdint>
 #include <string>
 
 #include "facts/store/nats_stream_shape.hpp"
@@ -59,17 +61,45 @@ TEST_CASE("a stream of another shape is refused, naming each difference") {
     cfg.DenyPurge = false;
     CHECK(facts::stream_shape_difference(cfg, url) == "deletes are allowed, purges are allowed");
   }
-  SECTION("the default two-minute duplicate window") {
-    cfg.Duplicates = 120LL * 1'000'000'000;
-    CHECK(facts::stream_shape_difference(cfg, url) == "the duplicate window is 120 s, not 86400 s");
-  }
-  SECTION("a limit that would make seqs skip") {
-    cfg.MaxMsgs = 1000;
-    CHECK(facts::stream_shape_difference(cfg, url) ==
-          "it has limits (max msgs, bytes, age or per subject)");
+  SECTION("a limit per subject") {
+    cfg.MaxMsgsPerSubject = 10;
+    CHECK(facts::stream_shape_difference(cfg, url) == "it has a limit per subject");
   }
   SECTION("no direct get") {
     cfg.AllowDirect = false;
     CHECK(facts::stream_shape_difference(cfg, url) == "direct get is off");
   }
+}
+
+TEST_CASE("a stream's limits are the --retain-* flags, not its shape") {
+  auto const url = url_for(1);
+  auto const subject = url.subject();
+  char const* subjects[] = {subject.c_str()};
+  jsStreamConfig cfg;
+  facts::fill_stream_config(cfg, url, subjects);
+  CHECK(cfg.MaxMsgs == -1);
+  CHECK(cfg.MaxBytes == -1);
+  CHECK(cfg.MaxAge == 0);
+  CHECK(facts::nats_limits_of(cfg) == facts::nats_limits_for({}));
+
+  facts::retention_bounds const bounds{
+      .facts = 1000, .age = std::chrono::hours(12), .bytes = std::uint64_t{2} << 30};
+  jsStreamConfig bounded;
+  facts::fill_stream_config(bounded, url, subjects, bounds);
+  CHECK(bounded.MaxMsgs == 1000);
+  CHECK(bounded.MaxBytes == (std::int64_t{2} << 30));
+  CHECK(bounded.MaxAge == 12LL * 3600 * 1'000'000'000);
+  CHECK(bounded.Discard == js_DiscardOld);
+  // JetStream wants the duplicate window no longer than the age bound.
+  CHECK(bounded.Duplicates == 12LL * 3600 * 1'000'000'000);
+  CHECK(facts::stream_shape_difference(bounded, url).empty());
+  CHECK(facts::nats_limits_of(bounded) == facts::nats_limits_for(bounds));
+  CHECK(facts::nats_limits_of(bounded) != facts::nats_limits_of(cfg));
+  CHECK(facts::nats_limits_for(bounds).describe() ==
+        "max_msgs 1000, max_bytes 2GiB, max_age 12h, duplicate window 12h");
+  CHECK(facts::nats_limits_of(cfg).describe() ==
+        "max_msgs none, max_bytes none, max_age none, duplicate window 1d");
+  // A longer age keeps the 24-hour window.
+  CHECK(facts::nats_limits_for({.age = std::chrono::hours(24 * 90)}).duplicates ==
+        std::chrono::hours(24));
 }

@@ -55,7 +55,7 @@ struct log_health {
 
 /** Represents what retention did to a store, for /metrics. */
 struct retention_figures {
-  std::uint64_t removed = 0;          ///< facts removed by retention since start
+  std::uint64_t removed = 0;          ///< facts removed by retention (see the store)
   std::uint64_t stored_bytes = 0;     ///< what the store takes: its files, its memory, its stream
   std::uint64_t longest_step_ns = 0;  ///< the longest a deletion held appends off (sqlite:)
 };

@@ -11,6 +11,7 @@
 
 #include "facts/store/nats_timings.hpp"
 #include "facts/store/nats_url.hpp"
+#include "facts/store/retention_bounds.hpp"
 
 namespace facts {
 
@@ -25,10 +26,12 @@ class nats_connection {
  public:
   /// Connects, opens JetStream with `on_ack` (called with `ack_closure`) as the handler of every
   /// asynchronous publish's ack, and makes sure the stream exists in the shape factsd runs on,
-  /// creating it when missing; all within timings.connect. Throws store_error, with one line,
-  /// when it cannot or the stream has another shape.
+  /// creating it when missing with the limits of `retention`, and updating the limits of one
+  /// that has others (the instance that starts last sets them; a warning names both); all
+  /// within timings.connect. Throws store_error, with one line, when it cannot or the stream
+  /// has another shape.
   nats_connection(nats_url url, nats_timings const& timings, jsPubAckHandler on_ack,
-                  void* ack_closure);
+                  void* ack_closure, retention_bounds const& retention = {});
   ~nats_connection();
 
   nats_connection(nats_connection const&) = delete;
@@ -38,6 +41,8 @@ class nats_connection {
   jsCtx* js() const { return js_; }
   /// The stream's last seq when it was made sure of, at startup.
   std::uint64_t last_seq_at_start() const { return last_seq_at_start_; }
+  /// The stream's first seq then (1 for an empty stream that never dropped a message).
+  std::uint64_t first_seq_at_start() const { return first_seq_at_start_; }
   /// As nats.c last reported it, without taking nats.c's lock: while nats.c reconnects, it holds
   /// that lock through each connection attempt (up to timings.connect_attempt).
   bool connected() const { return connected_; }
@@ -65,7 +70,12 @@ class nats_connection {
   void set_connected(bool up);
   void connect(std::chrono::steady_clock::time_point deadline, jsPubAckHandler on_ack,
                void* ack_closure);
-  void ensure_stream(std::chrono::steady_clock::time_point deadline);
+  void ensure_stream(std::chrono::steady_clock::time_point deadline,
+                     retention_bounds const& retention);
+  /// Sets the limits of `retention` on the stream `info` describes; throws when JetStream
+  /// refuses. Frees `info` and replaces it with the updated stream's.
+  void update_limits(jsStreamInfo*& info, retention_bounds const& retention,
+                     std::chrono::steady_clock::time_point deadline);
   static void on_closed(natsConnection* nc, void* closure);
   static void on_disconnected(natsConnection* nc, void* closure);
   static void on_reconnected(natsConnection* nc, void* closure);
@@ -80,6 +90,7 @@ class nats_connection {
   natsConnection* conn_ = nullptr;
   jsCtx* js_ = nullptr;
   std::uint64_t last_seq_at_start_ = 0;
+  std::uint64_t first_seq_at_start_ = 1;
 
   // Written under state_mutex_, so that wait_connected() cannot miss a change; read without it.
   std::atomic<bool> connected_{false};

@@ -24,6 +24,7 @@
 #include "facts/store/nats_timings.hpp"
 #include "facts/store/nats_url.hpp"
 #include "facts/store/recent_facts.hpp"
+#include "facts/store/retention_bounds.hpp"
 
 namespace facts {
 
@@ -50,6 +51,8 @@ class nats_store final : public fact_store {
     std::size_t window_bytes = 64 * 1024 * 1024;  ///< and at most this much of their JSON
     /// A payload in the log larger than this is not a fact (--max-fact-bytes, as for a POST).
     std::size_t max_fact_bytes = limits{}.max_fact_bytes;
+    /// The stream's limits, set when it is created or when it has others (--retain-*).
+    retention_bounds retention{};
   };
 
   /// Connects (waiting up to timings.connect for NATS and JetStream), creates the stream when
@@ -72,7 +75,14 @@ class nats_store final : public fact_store {
   std::vector<fact> read_latest(std::size_t max) const override;
   /// The log's newest seq as far as this instance knows (acks, stream info, what it followed).
   std::uint64_t last_seq() const override { return log_last_seq_.load(); }
-  std::uint64_t count() const override { return last_seq(); }  // dense seqs from 1
+  /// Dense seqs from first_seq() on.
+  std::uint64_t count() const override;
+  /// The stream's first seq by its stream info (polled), or past it by the stream's max_msgs
+  /// from the newest seq known: JetStream removes the oldest as it stores.
+  std::uint64_t first_seq() const override;
+  /// Removed: every seq before the first (the stream's, not only since this start); bytes: the
+  /// stream's, by its stream info.
+  retention_figures retention() const override;
   /// The stream's last seq by its stream info, waiting up to timings.request (2P/5) in all,
   /// for the connection and the answer.
   std::uint64_t log_newest_seq() const override;
@@ -114,6 +124,8 @@ class nats_store final : public fact_store {
                              std::uint64_t log_last) const;
   void take_back_unacked();
   void note_log_seq(std::uint64_t seq);
+  /// What stream info said of the stream's first seq, size and max_msgs.
+  void note_stream_state(std::uint64_t first_seq, std::uint64_t bytes, std::int64_t max_msgs);
   void monitor();
   void poll_stream_info();
 
@@ -148,6 +160,10 @@ class nats_store final : public fact_store {
   // Answers the publishes acknowledged as duplicates, reading through recent_ and log_.
   nats_duplicate_answers repeats_{[this](std::uint64_t seq) { return find_fact(seq); }};
   std::atomic<std::uint64_t> log_last_seq_{0};
+  // By stream info: the stream's first seq (only moves up), its bytes, its max_msgs (-1: none).
+  std::atomic<std::uint64_t> log_first_seq_{1};
+  std::atomic<std::uint64_t> stream_bytes_{0};
+  std::atomic<std::int64_t> max_msgs_{-1};
 
   // Publishing: append_async() queues, nats.c's reply thread reports, the publisher thread
   // sends and answers.
