@@ -12,6 +12,30 @@ namespace facts {
 
 namespace {
 
+/** Represents the writer's connection committing without a sync for a while (if it syncs). */
+class relaxed_sync {
+ public:
+  relaxed_sync(SQLite::Database& db, bool syncs_fully) : db_(db), restore_(syncs_fully) {
+    if (restore_) db_.exec("PRAGMA synchronous = NORMAL");
+  }
+  relaxed_sync(relaxed_sync const&) = delete;
+  relaxed_sync& operator=(relaxed_sync const&) = delete;
+  ~relaxed_sync() {
+    if (!restore_) return;
+    try {
+      db_.exec("PRAGMA synchronous = FULL");
+    } catch (SQLite::Exception const& e) {
+      // Outside a transaction this only fails when the connection is unusable, which the next
+      // append reports.
+      spdlog::error("[store] cannot set synchronous = FULL again: {}", e.what());
+    }
+  }
+
+ private:
+  SQLite::Database& db_;
+  bool restore_;
+};
+
 // How often the thread looks without being woken: facts age out while none arrives, and the
 // last few facts beyond the count bound (less than a step) go once publishing pauses.
 constexpr std::chrono::seconds tick{1};
@@ -21,12 +45,14 @@ constexpr std::chrono::seconds tick{1};
 // The statements run on the writer's connection, only under its lock. Keys are inserted in seq
 // order (a key's rowid grows with its seq), so the keys of the removed facts are a prefix by
 // rowid: the delete walks only those, with no index on seq.
-sqlite_retention::sqlite_retention(std::string path, SQLite::Database& writer, std::mutex& appends,
+sqlite_retention::sqlite_retention(std::string path, SQLite::Database& writer,
+                                   bool writer_syncs_fully, std::mutex& appends,
                                    retention_bounds bounds, std::uint64_t first_stored,
                                    std::uint64_t last_seq, std::uint64_t json_bytes,
                                    removed_fn on_removed)
     : path_(std::move(path)),
       writer_(writer),
+      writer_syncs_fully_(writer_syncs_fully),
       appends_(appends),
       bounds_(bounds),
       on_removed_(std::move(on_removed)),
@@ -46,8 +72,14 @@ sqlite_retention::sqlite_retention(std::string path, SQLite::Database& writer, s
       first_stored_(first_stored),
       first_kept_(first_stored),
       last_seq_(last_seq),
-      json_bytes_(json_bytes),
-      thread_([this] { run(); }) {}
+      json_bytes_(json_bytes) {
+  // What a start finds beyond the bounds goes now, before anything else uses the file: the
+  // first read of a fresh read connection failed with a disk I/O error when it met a step's
+  // commit (seen twice, right after a start).
+  while (step()) {
+  }
+  thread_ = std::thread([this] { run(); });
+}
 
 sqlite_retention::~sqlite_retention() {
   {
@@ -81,11 +113,6 @@ bool sqlite_retention::work_waiting() const {
 }
 
 void sqlite_retention::run() {
-  // A first pass at once: what a start on an old file finds beyond the bounds goes now.
-  {
-    std::lock_guard lock(mutex_);
-    wanted_ = true;
-  }
   for (;;) {
     {
       std::unique_lock lock(mutex_);
@@ -157,6 +184,10 @@ bool sqlite_retention::step() {
   bool const deletes = stored_end > first_stored_;
   bool const gives_back = free_pages > 2 * reserve_free_pages;
   if (deletes || gives_back) {
+    // A step's commit is not synced: a deletion lost to a power cut is only done again, and the
+    // writer's next synced commit syncs the WAL up to it. Only the commits of facts wait for
+    // the disk, and a step holds them off for its own work alone.
+    relaxed_sync relaxed(writer_, writer_syncs_fully_);
     {
       statement_use begin(begin_);
       begin->exec();

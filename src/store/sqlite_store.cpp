@@ -111,10 +111,15 @@ void sqlite_store::open() {
   begin_ = std::make_unique<SQLite::Statement>(*db_, "BEGIN");
   commit_ = std::make_unique<SQLite::Statement>(*db_, "COMMIT");
   read_json_ = std::make_unique<SQLite::Statement>(*db_, "SELECT json FROM facts WHERE seq = ?");
+  // Before the readers: what a start finds beyond the bounds is deleted before any read.
+  start_retention();
   // Opened now, while the path is surely ours.
   readers_ = std::make_unique<sqlite_readers>(path_, reader_connections, busy_timeout_ms);
   checkpointer_ = std::make_unique<sqlite_checkpointer>(path_, busy_timeout_ms, mutex_);
   checkpointer_->watch(*db_);
+}
+
+void sqlite_store::start_retention() {
   if (!bounds_.any()) return;
   std::uint64_t json_bytes = 0;
   if (bounds_.bytes != 0) {
@@ -127,7 +132,7 @@ void sqlite_store::open() {
   // Before the deleter's thread starts: from then on keys_ is only touched under mutex_.
   if (bounds_.facts != 0 && last_seq_ > bounds_.facts) keep_from(last_seq_ - bounds_.facts + 1);
   retention_ = std::make_unique<sqlite_retention>(
-      path_, *db_, mutex_, bounds_, oldest_row, last_seq_, json_bytes,
+      path_, *db_, sync_ == sync_mode::full, mutex_, bounds_, oldest_row, last_seq_, json_bytes,
       [this](std::uint64_t first, std::uint64_t) { keep_from(first); });
 }
 

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/factsd_instance.hpp"
 #include "support/files.hpp"
 #include "support/http_client.hpp"
 #include "support/metrics.hpp"
@@ -31,31 +32,18 @@ namespace {
 using namespace std::chrono_literals;
 namespace ft = facts::test;
 
-/** Represents a started daemon and the port it listens on. */
-struct started {
-  std::unique_ptr<ft::child_process> proc;
-  std::uint16_t port = 0;
-};
-
-started start_daemon(ft::temp_dir const& dir, std::string const& store,
-                     std::vector<std::string> const& flags) {
-  std::vector<std::string> args{FACTSD_BINARY, "--listen", "127.0.0.1:0", "--threads",
-                                "2",           "--store",  store};
-  args.insert(args.end(), flags.begin(), flags.end());
-  started s;
-  s.proc = std::make_unique<ft::child_process>(args, ft::in_dir(dir.path().string()));
-  auto const port = s.proc->wait_for_port();
-  INFO("factsd stderr:\n" << s.proc->err());
-  REQUIRE(port.has_value());
-  s.port = *port;
-  return s;
+/// factsd on `store` with `flags`, two I/O threads; a failed start fails the test.
+std::unique_ptr<ft::factsd_instance> start_daemon(std::string const& store,
+                                                  std::vector<std::string> flags) {
+  flags.insert(flags.begin(), {"--threads", "2"});
+  return std::make_unique<ft::factsd_instance>(store, flags);
 }
 
-void stop_cleanly(started& s) {
-  s.proc->send_signal(SIGTERM);
-  REQUIRE(s.proc->wait_exit(20s));
-  INFO("factsd stderr:\n" << s.proc->err());
-  CHECK(s.proc->exit_code() == 0);
+void stop_cleanly(ft::factsd_instance& daemon) {
+  daemon.process().send_signal(SIGTERM);
+  REQUIRE(daemon.process().wait_exit(20s));
+  INFO("factsd stderr:\n" << daemon.process().err());
+  CHECK(daemon.process().exit_code() == 0);
 }
 
 /** Represents one fact as GET /facts serves it. */
@@ -208,29 +196,29 @@ TEST_CASE("retention: each local store keeps exactly the newest 1,000 of 50,000 
   ft::temp_dir dir;
   auto const url = store == "sqlite" ? "sqlite:" + (dir / "facts.db") : store;
   // The hub's window (--replay-limit, 10,000) is wider than the bound: retention trims it.
-  auto daemon = start_daemon(dir, url, {"--retain-facts", "1000"});
-  INFO("factsd stderr:\n" << daemon.proc->err());
-  CHECK(daemon.proc->err().find("history the newest 1000 facts") != std::string::npos);
+  auto daemon = start_daemon(url, {"--retain-facts", "1000"});
+  INFO("factsd stderr:\n" << daemon->process().err());
+  CHECK(daemon->process().err().find("history the newest 1000 facts") != std::string::npos);
 
   // A fact with an Idempotency-Key, soon among the removed.
-  auto const keyed = ft::post_fact(daemon.port, R"({"info":"keyed"})", "application/json",
+  auto const keyed = ft::post_fact(daemon->port(), R"({"info":"keyed"})", "application/json",
                                    {{"Idempotency-Key", "retention-key"}});
   REQUIRE(keyed.result_int() == 201);
   REQUIRE(ft::seq_from_location(keyed) == 1);
 
   // Infos of about 70 bytes: the 999 facts after the oldest kept pass a resume snapshot's
   // 64 KiB, so a resume from there is read from the store (catch-up).
-  auto const published = publish(daemon.port, 50'000, "r1-" + std::string(50, 'x'));
+  auto const published = publish(daemon->port(), 50'000, "r1-" + std::string(50, 'x'));
   std::uint64_t const last = 50'001;
   std::uint64_t const first = last - 999;
   REQUIRE(published.rbegin()->first == last);
-  CHECK(status_of(daemon.port, "last_id") == last);
-  CHECK(status_of(daemon.port, "first_id") == first);
-  CHECK(status_of(daemon.port, "facts") == 1000);
-  CHECK(metric(daemon.port, "factsd_oldest_kept_id") == first);
+  CHECK(status_of(daemon->port(), "last_id") == last);
+  CHECK(status_of(daemon->port(), "first_id") == first);
+  CHECK(status_of(daemon->port(), "facts") == 1000);
+  CHECK(metric(daemon->port(), "factsd_oldest_kept_id") == first);
   // sqlite: removed in steps by the deleter; memory: as the facts came.
   CHECK(ft::eventually(
-      [&] { return metric(daemon.port, "factsd_retention_removed_total") == first - 1; }, 20s));
+      [&] { return metric(daemon->port(), "factsd_retention_removed_total") == first - 1; }, 20s));
 
   std::vector<std::string> newest;
   for (auto it = published.lower_bound(first); it != published.end(); ++it)
@@ -238,23 +226,23 @@ TEST_CASE("retention: each local store keeps exactly the newest 1,000 of 50,000 
   REQUIRE(newest.size() == 1000);
 
   // GET /facts: exactly the newest 1,000, from after=0 and from an `after` below the oldest.
-  auto const all = read_all(daemon.port);
+  auto const all = read_all(daemon->port());
   REQUIRE(all.size() == 1000);
   CHECK(all.front().id == first);
   CHECK(all.back().id == last);
   CHECK(infos_of(all) == newest);
-  auto const from_removed = read_all(daemon.port, 17);
+  auto const from_removed = read_all(daemon->port(), 17);
   REQUIRE_FALSE(from_removed.empty());
   CHECK(from_removed.front().id == first);
   // GET /facts/<id>: a removed fact is a 404 with a JSON error; the oldest kept is there.
-  auto const gone = ft::get(daemon.port, "/facts/" + std::to_string(first - 1));
+  auto const gone = ft::get(daemon->port(), "/facts/" + std::to_string(first - 1));
   CHECK(gone.result_int() == 404);
   CHECK(ft::is_json_error(gone));
-  CHECK(ft::get(daemon.port, "/facts/" + std::to_string(first)).result_int() == 200);
+  CHECK(ft::get(daemon->port(), "/facts/" + std::to_string(first)).result_int() == 200);
 
   // The snapshot of a new client: the same 1,000.
   {
-    ft::sse_client fresh(daemon.port);
+    ft::sse_client fresh(daemon->port());
     auto const snapshot = fresh.next_event(20s);
     REQUIRE(snapshot.has_value());
     CHECK(snapshot->type == "message");
@@ -264,7 +252,7 @@ TEST_CASE("retention: each local store keeps exactly the newest 1,000 of 50,000 
   // A resume from the oldest kept: the rest, read from the store in chunks (catch-up).
   {
     std::string type;
-    auto const infos = resumed_infos(daemon.port, first, last, type);
+    auto const infos = resumed_infos(daemon->port(), first, last, type);
     CHECK(type == "message");
     CHECK(infos == std::vector<std::string>(newest.begin() + 1, newest.end()));
   }
@@ -272,13 +260,13 @@ TEST_CASE("retention: each local store keeps exactly the newest 1,000 of 50,000 
   for (std::uint64_t const before : {std::uint64_t{1}, first - 2}) {
     INFO("Last-Event-ID " << before);
     std::string type;
-    auto const infos = resumed_infos(daemon.port, before, last, type);
+    auto const infos = resumed_infos(daemon->port(), before, last, type);
     CHECK(type == "reset");
     CHECK(infos == newest);
   }
 
   // The key's fact is gone, and so is the key: a repeat is a new fact.
-  auto const again = ft::post_fact(daemon.port, R"({"info":"keyed"})", "application/json",
+  auto const again = ft::post_fact(daemon->port(), R"({"info":"keyed"})", "application/json",
                                    {{"Idempotency-Key", "retention-key"}});
   CHECK(again.result_int() == 201);
   CHECK(ft::seq_from_location(again) == last + 1);
@@ -286,28 +274,29 @@ TEST_CASE("retention: each local store keeps exactly the newest 1,000 of 50,000 
 
   if (store != "sqlite") return;
   // Ids go on after a restart, and the bound holds from the first commit.
-  stop_cleanly(daemon);
-  daemon = start_daemon(dir, url, {"--retain-facts", "1000"});
-  CHECK(status_of(daemon.port, "first_id") == first + 1);
-  CHECK(status_of(daemon.port, "last_id") == last + 1);
-  auto const next = ft::post_fact(daemon.port, R"({"info":"after restart"})", "application/json");
+  stop_cleanly(*daemon);
+  daemon = start_daemon(url, {"--retain-facts", "1000"});
+  CHECK(status_of(daemon->port(), "first_id") == first + 1);
+  CHECK(status_of(daemon->port(), "last_id") == last + 1);
+  auto const next =
+      ft::post_fact(daemon->port(), R"({"info":"after restart"})", "application/json");
   REQUIRE(next.result_int() == 201);
   CHECK(ft::seq_from_location(next) == last + 2);
-  CHECK(status_of(daemon.port, "first_id") == first + 2);
-  CHECK(status_of(daemon.port, "facts") == 1000);
-  stop_cleanly(daemon);
+  CHECK(status_of(daemon->port(), "first_id") == first + 2);
+  CHECK(status_of(daemon->port(), "facts") == 1000);
+  stop_cleanly(*daemon);
 }
 
 TEST_CASE("retention: the SQLite file and its WAL stay bounded however many facts pass",
           "[retention][sqlite]") {
   ft::temp_dir dir;
   auto const db = dir / "facts.db";
-  auto daemon = start_daemon(dir, "sqlite:" + db, {"--retain-facts", "10000"});
-  INFO("factsd stderr:\n" << daemon.proc->err());
+  auto daemon = start_daemon("sqlite:" + db, {"--retain-facts", "10000"});
+  INFO("factsd stderr:\n" << daemon->process().err());
   auto const on_disk = [&] { return file_bytes(db) + file_bytes(db + "-wal"); };
 
   // What 10,000 facts need: the file once they are in (and one step more that waits).
-  publish(daemon.port, 11'000, "fill");
+  publish(daemon->port(), 11'000, "fill");
   auto const needed = file_bytes(db);
   INFO("the database of 10,000 facts: " << needed << " bytes");
 
@@ -315,70 +304,72 @@ TEST_CASE("retention: the SQLite file and its WAL stay bounded however many fact
   std::uint64_t largest = 0;
   std::uint64_t largest_db = 0;
   for (int round = 0; round < 5; ++round) {
-    publish(daemon.port, 10'000, "churn" + std::to_string(round));
+    publish(daemon->port(), 10'000, "churn" + std::to_string(round));
     largest = std::max(largest, on_disk());
     largest_db = std::max(largest_db, file_bytes(db));
   }
-  CHECK(status_of(daemon.port, "facts") == 10'000);
-  CHECK(status_of(daemon.port, "first_id") == 61'000 - 9'999);
+  CHECK(status_of(daemon->port(), "facts") == 10'000);
+  CHECK(status_of(daemon->port(), "first_id") == 61'000 - 9'999);
   INFO("largest database: " << largest_db << " bytes, database and WAL: " << largest);
   // The database keeps the pages of 10,000 facts, a step of the deleter and the free pages it
   // keeps for reuse; the WAL is cut back to 8 MiB once checkpointed (sqlite_store) and may hold
   // a checkpoint's worth (4 MiB) more.
   CHECK(largest_db <= needed + needed / 4 + (1 << 20));
   CHECK(largest <= needed + needed / 4 + (13 << 20));
-  // Deleting in steps holds commits off for milliseconds, never for a backlog.
-  auto const longest_step = metric(daemon.port, "factsd_retention_step_seconds_max");
+  // Deleting in steps of 500 facts holds commits off for milliseconds, never for a backlog
+  // (the 10,000 facts beyond the bound at once would take a hundred times a step). The bound is
+  // wide for a sanitized build on a busy machine, where a thread loses its CPU for tens of
+  // milliseconds: 92 ms was seen at a load average of 10 on 2 CPUs.
+  auto const longest_step = metric(daemon->port(), "factsd_retention_step_seconds_max");
   INFO("longest step: " << longest_step * 1000 << " ms");
   CHECK(longest_step > 0);
-  CHECK(longest_step < 0.05);
-  stop_cleanly(daemon);
+  CHECK(longest_step < 0.25);
+  stop_cleanly(*daemon);
 }
 
 TEST_CASE("retention: facts older than --retain-age go while none arrives", "[retention]") {
   ft::temp_dir dir;
-  auto daemon = start_daemon(dir, "sqlite:" + (dir / "facts.db"), {"--retain-age", "2"});
-  INFO("factsd stderr:\n" << daemon.proc->err());
-  CHECK(daemon.proc->err().find("history facts younger than 2s") != std::string::npos);
+  auto daemon = start_daemon("sqlite:" + (dir / "facts.db"), {"--retain-age", "2"});
+  INFO("factsd stderr:\n" << daemon->process().err());
+  CHECK(daemon->process().err().find("history facts younger than 2s") != std::string::npos);
   for (int i = 0; i < 20; ++i)
-    REQUIRE(ft::post_fact(daemon.port, R"({"info":"old"})", "application/json").result_int() ==
+    REQUIRE(ft::post_fact(daemon->port(), R"({"info":"old"})", "application/json").result_int() ==
             201);
-  CHECK(status_of(daemon.port, "facts") == 20);
+  CHECK(status_of(daemon->port(), "facts") == 20);
   // Two seconds later (counted in whole seconds: up to three) they are deleted by the deleter's
   // tick, with no fact arriving.
-  CHECK(ft::eventually([&] { return status_of(daemon.port, "facts") == 0; }, 15s));
-  CHECK(status_of(daemon.port, "first_id") == 21);
-  CHECK(read_all(daemon.port).empty());
-  CHECK(ft::get(daemon.port, "/facts/20").result_int() == 404);
-  CHECK(metric(daemon.port, "factsd_retention_removed_total") == 20);
-  auto const next = ft::post_fact(daemon.port, R"({"info":"new"})", "application/json");
+  CHECK(ft::eventually([&] { return status_of(daemon->port(), "facts") == 0; }, 15s));
+  CHECK(status_of(daemon->port(), "first_id") == 21);
+  CHECK(read_all(daemon->port()).empty());
+  CHECK(ft::get(daemon->port(), "/facts/20").result_int() == 404);
+  CHECK(metric(daemon->port(), "factsd_retention_removed_total") == 20);
+  auto const next = ft::post_fact(daemon->port(), R"({"info":"new"})", "application/json");
   CHECK(ft::seq_from_location(next) == 21);
-  auto const kept = read_all(daemon.port);
+  auto const kept = read_all(daemon->port());
   REQUIRE(kept.size() == 1);
   CHECK(kept.front().id == 21);
-  stop_cleanly(daemon);
+  stop_cleanly(*daemon);
 }
 
 TEST_CASE("retention: on memory: facts past --retain-age go as the next fact arrives",
           "[retention]") {
-  ft::temp_dir dir;
-  auto daemon = start_daemon(dir, "memory:", {"--retain-age", "1"});
+  auto daemon = start_daemon("memory:", {"--retain-age", "1"});
   for (int i = 0; i < 5; ++i)
-    REQUIRE(ft::post_fact(daemon.port, R"({"info":"old"})", "application/json").result_int() ==
+    REQUIRE(ft::post_fact(daemon->port(), R"({"info":"old"})", "application/json").result_int() ==
             201);
   // Each POST is a fact arriving: once the first five are two seconds old, one more removes them.
   std::uint64_t posted = 5;
   CHECK(ft::eventually(
       [&] {
-        auto const res = ft::post_fact(daemon.port, R"({"info":"new"})", "application/json");
+        auto const res = ft::post_fact(daemon->port(), R"({"info":"new"})", "application/json");
         ++posted;
-        return res.result_int() == 201 && status_of(daemon.port, "first_id") > 5;
+        return res.result_int() == 201 && status_of(daemon->port(), "first_id") > 5;
       },
       15s));
-  CHECK(status_of(daemon.port, "last_id") == posted);
-  for (auto const& f : read_all(daemon.port))
+  CHECK(status_of(daemon->port(), "last_id") == posted);
+  for (auto const& f : read_all(daemon->port()))
     CHECK(f.info == "new");
-  stop_cleanly(daemon);
+  stop_cleanly(*daemon);
 }
 
 TEST_CASE("retention: kill -9 while the deleter works loses nothing newer than the bound",
@@ -388,22 +379,22 @@ TEST_CASE("retention: kill -9 while the deleter works loses nothing newer than t
   std::map<std::uint64_t, std::string> acknowledged;
   for (int round = 0; round < 3; ++round) {
     INFO("round " << round);
-    auto daemon = start_daemon(dir, url, {"--retain-facts", "1000"});
-    publish_until_gone load(daemon.port, "kill" + std::to_string(round), 16, 5000);
+    auto daemon = start_daemon(url, {"--retain-facts", "1000"});
+    publish_until_gone load(daemon->port(), "kill" + std::to_string(round), 16, 5000);
     // Killed once the deleter has removed thousands, so that it is in the middle of its steps.
     REQUIRE(ft::eventually(
-        [&] { return metric(daemon.port, "factsd_retention_removed_total") >= 3000; }, 60s));
-    REQUIRE(daemon.proc->kill_hard());
+        [&] { return metric(daemon->port(), "factsd_retention_removed_total") >= 3000; }, 60s));
+    REQUIRE(daemon->process().kill_hard());
     load.wait();
     auto const acked = load.acknowledged();
     REQUIRE(acked.size() >= 3000);
     acknowledged.insert(acked.begin(), acked.end());
 
-    daemon = start_daemon(dir, url, {"--retain-facts", "1000"});
-    auto const last = status_of(daemon.port, "last_id");
+    daemon = start_daemon(url, {"--retain-facts", "1000"});
+    auto const last = status_of(daemon->port(), "last_id");
     CHECK(last >= acknowledged.rbegin()->first);  // no acknowledged fact lost
-    CHECK(status_of(daemon.port, "first_id") == last - 999);
-    auto const kept = read_all(daemon.port);
+    CHECK(status_of(daemon->port(), "first_id") == last - 999);
+    auto const kept = read_all(daemon->port());
     REQUIRE(kept.size() == 1000);
     for (std::size_t i = 0; i < kept.size(); ++i) {
       CHECK(kept[i].id == last - 999 + i);
@@ -414,7 +405,7 @@ TEST_CASE("retention: kill -9 while the deleter works loses nothing newer than t
     for (auto it = acknowledged.lower_bound(last - 999); it != acknowledged.end(); ++it)
       CHECK(
           std::any_of(kept.begin(), kept.end(), [&](auto const& k) { return k.id == it->first; }));
-    stop_cleanly(daemon);
+    stop_cleanly(*daemon);
   }
 }
 
@@ -423,9 +414,9 @@ TEST_CASE("retention: a database of an older factsd is converted to incremental 
   ft::temp_dir dir;
   auto const db = dir / "facts.db";
   {
-    auto daemon = start_daemon(dir, "sqlite:" + db, {});
-    publish(daemon.port, 2000, "old");
-    stop_cleanly(daemon);
+    auto daemon = start_daemon("sqlite:" + db, {});
+    publish(daemon->port(), 2000, "old");
+    stop_cleanly(*daemon);
   }
   {
     // As an older factsd made it: without auto_vacuum.
@@ -434,21 +425,21 @@ TEST_CASE("retention: a database of an older factsd is converted to incremental 
     file.exec("VACUUM");
     REQUIRE(file.execAndGet("PRAGMA auto_vacuum").getInt() == 0);
   }
-  auto daemon = start_daemon(dir, "sqlite:" + db, {"--retain-facts", "100"});
-  auto const err = daemon.proc->err();
+  auto daemon = start_daemon("sqlite:" + db, {"--retain-facts", "100"});
+  auto const err = daemon->process().err();
   INFO("factsd stderr:\n" << err);
   CHECK(err.find("a one-time VACUUM rewrites the file") != std::string::npos);
-  CHECK(status_of(daemon.port, "first_id") == 1901);
-  CHECK(read_all(daemon.port).size() == 100);
-  stop_cleanly(daemon);
+  CHECK(status_of(daemon->port(), "first_id") == 1901);
+  CHECK(read_all(daemon->port()).size() == 100);
+  stop_cleanly(*daemon);
   {
     SQLite::Database file(db, SQLite::OPEN_READONLY);
     CHECK(file.execAndGet("PRAGMA auto_vacuum").getInt() == 2);
   }
   // Once: the next start says nothing of it.
-  auto second = start_daemon(dir, "sqlite:" + db, {"--retain-facts", "100"});
-  CHECK(second.proc->err().find("VACUUM") == std::string::npos);
-  stop_cleanly(second);
+  auto second = start_daemon("sqlite:" + db, {"--retain-facts", "100"});
+  CHECK(second->process().err().find("VACUUM") == std::string::npos);
+  stop_cleanly(*second);
 }
 
 TEST_CASE("retention: bad bounds stop factsd with one line", "[retention][startup]") {

@@ -25,8 +25,8 @@ namespace facts {
  */
 class sqlite_retention {
  public:
-  /// Most facts one step deletes: a few milliseconds under the writer's lock.
-  static constexpr std::uint64_t step_rows = 1000;
+  /// Most facts one step deletes: well under a few milliseconds under the writer's lock.
+  static constexpr std::uint64_t step_rows = 500;
   /// Free pages kept for the next inserts rather than given back: about 1 MiB of 4 KiB pages.
   static constexpr std::int64_t reserve_free_pages = 256;
 
@@ -34,12 +34,14 @@ class sqlite_retention {
   /// gone, `removed` of them by this step.
   using removed_fn = std::function<void(std::uint64_t first_kept, std::uint64_t removed)>;
 
-  /// Prepares its statements on `writer` and starts the thread. `appends` is the writer's lock,
-  /// held for each step; both must outlive this. `first_stored`, `last_seq` and `json_bytes`
-  /// are the table's as opened (json_bytes: counted only with a bytes bound).
-  sqlite_retention(std::string path, SQLite::Database& writer, std::mutex& appends,
-                   retention_bounds bounds, std::uint64_t first_stored, std::uint64_t last_seq,
-                   std::uint64_t json_bytes, removed_fn on_removed);
+  /// Prepares its statements on `writer`, deletes what is beyond the bounds now (in steps), and
+  /// starts the thread. `appends` is the writer's lock,
+  /// held for each step; both must outlive this. `writer_syncs_fully`: the writer commits with
+  /// synchronous = FULL, which a step turns off for its own commit. `first_stored`, `last_seq` and
+  /// `json_bytes` are the table's as opened (json_bytes: counted only with a bytes bound).
+  sqlite_retention(std::string path, SQLite::Database& writer, bool writer_syncs_fully,
+                   std::mutex& appends, retention_bounds bounds, std::uint64_t first_stored,
+                   std::uint64_t last_seq, std::uint64_t json_bytes, removed_fn on_removed);
   /// Stops and joins the thread; a step under way ends first.
   ~sqlite_retention();
 
@@ -70,6 +72,7 @@ class sqlite_retention {
 
   std::string path_;
   SQLite::Database& writer_;  // used only under appends_
+  bool writer_syncs_fully_;
   std::mutex& appends_;
   retention_bounds bounds_;
   removed_fn on_removed_;
@@ -95,7 +98,7 @@ class sqlite_retention {
   std::condition_variable wake_;
   bool wanted_ = false;
   bool stopping_ = false;
-  std::thread thread_;  // last: started once everything it reads exists
+  std::thread thread_;  // last: started once everything it reads exists and the start's steps ran
 };
 
 }  // namespace facts

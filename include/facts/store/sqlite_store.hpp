@@ -67,6 +67,8 @@ class sqlite_store final : public fact_store {
 
  private:
   void open();
+  /// With bounds: deletes what is beyond them now, then starts the deleter's thread.
+  void start_retention();
   /// Switches a file made by an older factsd to auto_vacuum = INCREMENTAL; see the constructor.
   void convert_to_incremental_vacuum();
   /// Under mutex_: moves first_seq_ up to `first` and forgets the keys of the facts before it.
