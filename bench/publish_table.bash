@@ -70,11 +70,24 @@ publish_wrk() {
     "$steal_pct% stolen"
 }
 
+# The retained rows (issue 19) start from a database of 10,000 facts made once here, so that
+# with --retain-facts 10000 every POST is matched by a deletion, at every publisher count.
+retain_template=$work/retain-template.db
+make_retain_template() {
+  rm -f "$retain_template"
+  start_peer factsd-template "" || return 1
+  taskset -c 1 wrk -t1 -c64 -d2s -s "$post_script" "http://127.0.0.1:$server_port/fact" >/dev/null
+  stop_peer
+}
+
+publish_labels=(nchan factsd factsd-normal factsd-full factsd-normal-retain factsd-full-retain)
+
 run_publish_rows() {
   local round p label
+  make_retain_template
   for ((round = 1; round <= publish_rounds; round++)); do
     for p in "${publish_counts[@]}"; do
-      for label in nchan factsd factsd-normal factsd-full; do
+      for label in "${publish_labels[@]}"; do
         start_peer "$label" 0 || continue
         publish_wrk "$label" "$p" "$round"
         stop_peer
@@ -186,7 +199,7 @@ EOF
     r=$(median_record nchan "$p")
     nchan_rate=$(field "$r" posts_per_s)
     nchan_p99=$(field "$r" p99_ms)
-    for label in nchan factsd factsd-normal factsd-full; do
+    for label in "${publish_labels[@]}"; do
       r=$(median_record "$label" "$p")
       [[ -n $r ]] || continue
       local name=$label
@@ -194,6 +207,8 @@ EOF
       factsd) name="factsd memory:" ;;
       factsd-normal) name="factsd sqlite normal" ;;
       factsd-full) name="factsd sqlite full" ;;
+      factsd-normal-retain) name="factsd sqlite normal, --retain-facts 10000" ;;
+      factsd-full-retain) name="factsd sqlite full, --retain-facts 10000" ;;
       esac
       local vs_rate="–" vs_p99="–"
       if [[ $label != nchan ]]; then
@@ -217,6 +232,14 @@ EOF
 Targets at $top publishers (paired medians): \`memory:\` ≥ 1.2× nchan: $(verdict "$memory_vs" 1.2 min) ($memory_vs); \`--sync normal\` ≥ 1.2× nchan:
 $(verdict "$normal_vs" 1.2 min) ($normal_vs); \`--sync full\` ≥ 0.8× \`memory:\`: $(verdict "$full_vs" 0.8 min) ($full_vs);
 p99 no worse than nchan's: $(verdict "$p99_vs" 1 max) (\`memory:\` ÷ nchan $p99_vs).
+
+Retention (issue 19), POSTs/s with \`--retain-facts 10000\` (from a database of 10,000 facts:
+every POST is matched by a deletion) ÷ without, paired medians; target: within 10% (≥ 0.9×):
+$(for p in "${publish_counts[@]}"; do
+    n=$(paired_ratio factsd-normal-retain factsd-normal "$p" posts_per_s)
+    f=$(paired_ratio factsd-full-retain factsd-full "$p" posts_per_s)
+    echo "- $p publishers: \`--sync normal\` $n ($(verdict "$n" 0.9 min)), \`--sync full\` $f ($(verdict "$f" 0.9 min))"
+  done)
 
 ### Publishing with $publish_streams streams open
 
