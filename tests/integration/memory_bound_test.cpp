@@ -73,7 +73,7 @@ std::string first_line_with(std::string const& log, std::string_view needle) {
 }  // namespace
 
 TEST_CASE("memory: a slow new client joining a 3 MB window while facts arrive keeps up",
-          "[memory][slow-client]") {
+          "[memory][slow-client][serial]") {
   // 3,000 facts of 1 KB in the window; the client reads about 400 KB/s (a 256 kbit/s link,
   // scaled to run in seconds) through a 4 KB receive buffer while 40 facts/s are published.
   // --max-queue-bytes 64 KiB is passed within two seconds: the stream must not be cut off.
@@ -131,7 +131,7 @@ TEST_CASE("memory: a slow new client joining a 3 MB window while facts arrive ke
 }
 
 TEST_CASE("memory: 200 slow readers resuming 20,000 facts behind stay within the bound",
-          "[memory][catch-up]") {
+          "[memory][catch-up][serial]") {
   // 30,000 facts of 4 KB (120 MB) stored; 200 readers resume from ids 50 apart, 20,000 to
   // 30,000 facts behind, each reading 1-4 KB per 20 ms. Before, each join read its whole
   // catch-up (up to 100,000 facts) into one snapshot: gigabytes.
@@ -222,7 +222,7 @@ TEST_CASE("memory: 200 slow readers resuming 20,000 facts behind stay within the
 }
 
 TEST_CASE("catch-up: 300 slow readers holding old chunks keep no new client from its snapshot",
-          "[memory][catch-up]") {
+          "[memory][catch-up][serial]") {
   // 3,000 facts of 1 KB: a new client's snapshot (3 MB) is over --snapshot-bytes, so it too is
   // read by the catch-up reader. 300 readers resume from scattered old ids, take their first
   // events, then read 64 bytes every half second through a 2 KiB receive buffer: each holds a
