@@ -52,37 +52,35 @@ void sqlite_disk_space::commit_failed(std::string const& why) {
 }
 
 void sqlite_disk_space::commit_succeeded() {
-  if (!full_.load(std::memory_order_relaxed)) return;
-  space_is_back(available_bytes());
+  if (full_.load(std::memory_order_relaxed)) end_if_room_is_back();
 }
 
 std::string sqlite_disk_space::problem() const {
-  if (!full_) return {};
   // A load balancer that took us out on /healthz sends no POST that could find the space back:
   // room that came back in the folder is enough to be taken in again.
-  std::uint64_t at_failure = 0;
-  {
-    std::lock_guard lock(mutex_);
-    at_failure = available_at_failure_;
-  }
-  if (auto const available = available_bytes(); available >= at_failure + min_free_bytes) {
-    space_is_back(available);
-    return {};
-  }
-  return "the disk of " + path_ + " is full: new facts are refused until space is back";
+  if (!full_ || end_if_room_is_back()) return {};
+  return "the disk of " + path_ +
+         " is full: a commit failed for lack of space, and the room has "
+         "not come back";
+}
+
+bool sqlite_disk_space::end_if_room_is_back() const {
+  auto const available = available_bytes();
+  std::lock_guard lock(mutex_);
+  if (!full_) return true;
+  // A small batch may still fit where a larger one failed (the failed write left its pages in
+  // the WAL file): that alone is not the space back, and would log an end and a new start of
+  // the same outage.
+  if (available < available_at_failure_ + min_free_bytes) return false;
+  full_ = false;
+  spdlog::info("[store] {}: space is back ({} free): taking facts again", path_, kib(available));
+  return true;
 }
 
 std::uint64_t sqlite_disk_space::available_bytes() const {
   struct statvfs st {};
   if (::statvfs(dir_.c_str(), &st) != 0) return 0;
   return std::uint64_t{st.f_bavail} * st.f_frsize;
-}
-
-void sqlite_disk_space::space_is_back(std::uint64_t available) const {
-  std::lock_guard lock(mutex_);
-  if (!full_) return;
-  full_ = false;
-  spdlog::info("[store] {}: space is back ({} free): taking facts again", path_, kib(available));
 }
 
 }  // namespace facts

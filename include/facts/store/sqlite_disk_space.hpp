@@ -16,9 +16,10 @@ namespace facts {
 /**
  * Represents whether the disk of the SQLite store has room for its commits. A commit that fails
  * for lack of space makes it full: logged once, and /healthz answers 503 with it (through
- * sqlite_store::problem()). It is no longer full once a commit succeeds, or once the folder has
- * gained room since the failure; that is logged once too. Nothing is retried here: the next POST
- * simply tries its commit, so facts are taken again without a restart.
+ * sqlite_store::problem()). It is no longer full once the folder has min_free_bytes more room
+ * than at the failure, as the next commit that succeeds or the next /healthz finds; that is
+ * logged once too. Nothing is retried here: every POST simply tries its commit, so facts are
+ * taken again without a restart.
  */
 class sqlite_disk_space {
  public:
@@ -43,18 +44,20 @@ class sqlite_disk_space {
   /// A commit failed for lack of space (`why`: SQLite's words). Logged at error the first time.
   void commit_failed(std::string const& why);
 
-  /// A commit succeeded: if the disk was full, the space is back (logged once).
+  /// A commit succeeded: if the disk was full, checks whether the room is back.
   void commit_succeeded();
 
   /// Why no fact can be taken now (the disk is full), or empty. Lock-free while not full;
-  /// while full, asks the folder for its free bytes (one statvfs).
+  /// while full, asks the folder for its free bytes (one statvfs) and ends the state when the
+  /// room is back.
   std::string problem() const;
 
  private:
   /// Bytes an unprivileged process may still write in the folder; 0 when it cannot be asked.
   std::uint64_t available_bytes() const;
-  /// Leaves the full state, logging once how much room there is.
-  void space_is_back(std::uint64_t available) const;
+  /// Leaves the full state (logged once) when the folder has min_free_bytes more available than
+  /// at the failure; true when not full any more.
+  bool end_if_room_is_back() const;
 
   std::string path_;
   std::string dir_;
