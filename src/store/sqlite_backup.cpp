@@ -109,7 +109,12 @@ sqlite_backup_result backup_sqlite(std::string const& source, std::string const&
     // steps under steady publishing it took 36 s where this took 1.5 s (docs/design.md).
     SQLite::Statement vacuum(db, "VACUUM INTO ?");
     vacuum.bind(1, copy.path());
-    vacuum.exec();
+    try {
+      vacuum.exec();
+    } catch (SQLite::Exception const& e) {
+      // Most often DEST's disk (full): say which file it was.
+      throw store_error("cannot write the copy " + copy.path() + ": " + explain_sqlite_failure(e));
+    }
   } catch (SQLite::Exception const& e) {
     throw sqlite_failure(source, explain_sqlite_failure(e));
   }

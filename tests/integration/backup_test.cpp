@@ -25,6 +25,7 @@
 #include "support/process.hpp"
 #include "support/publish_load.hpp"
 #include "support/test_facts.hpp"
+#include "support/tmpfs_mount.hpp"
 #include "support/wait.hpp"
 
 namespace {
@@ -211,6 +212,21 @@ TEST_CASE("factsd backup refuses with one line and leaves DEST as it was", "[bac
   refused({"--store", "sqlite:" + db, dir / "no-such-folder/new.db"}, "does not exist", 1);
   refused({"--store", "memory:", dir / "new.db"}, "not sqlite:PATH", 2);
   refused({"--store", "sqlite:" + db}, "DEST", 2);
+
+  // DEST on a full disk: the copy cannot be written, and nothing is left behind.
+  ft::tmpfs_mount small(1024 * 1024);
+  if (small.mounted()) {
+    small.fill("filler");
+    auto const names = ft::list_dir(small.path());
+    auto const proc = run_backup({"--store", "sqlite:" + db, small / "copy.db"});
+    INFO("stderr: " << proc->err());
+    CHECK(proc->exit_code() == 1);
+    CHECK(ft::count_of(proc->err(), "\n") == 1);
+    CHECK(proc->err().find("no space left") != std::string::npos);
+    CHECK(ft::list_dir(small.path()) == names);
+  } else {
+    WARN("skipped DEST on a full disk: cannot mount a tmpfs (" << small.error() << ")");
+  }
 
   auto const help = run_backup({"--help"});
   CHECK(help->exit_code() == 0);
