@@ -51,6 +51,8 @@ std::string one_line(std::string_view text) {
   return out;
 }
 
+}  // namespace
+
 // systemd's StateDirectory= hands the service a folder it may write, in $STATE_DIRECTORY (a
 // colon-separated list when the unit names several): the store goes into the first, so that a
 // unit needs no --store of its own.
@@ -63,8 +65,6 @@ std::string default_store_url() {
   return "sqlite:" + std::string(first) + (first.ends_with('/') ? "" : "/") + "facts.db";
 }
 
-}  // namespace
-
 config_result parse_config(int argc, char const* const* argv) {
   config_result result;
   config& cfg = result.config;
@@ -74,6 +74,7 @@ config_result parse_config(int argc, char const* const* argv) {
   std::vector<std::string> origins;
 
   CLI::App app{"factsd: a Server-Sent Events facts server", "factsd"};
+  app.footer("factsd backup --help: a consistent copy of a sqlite: store while factsd runs");
   app.set_version_flag("--version", std::string("factsd ") + FACTS_VERSION);
   app.option_defaults()->always_capture_default();
   app.add_option("--listen", listen, "HOST:PORT to listen on")->envname("FACTSD_LISTEN");

@@ -5,12 +5,18 @@
 #include <cstdlib>
 #include <exception>
 #include <iostream>
+#include <string_view>
 
+#include "facts/backup_command.hpp"
 #include "facts/config.hpp"
 #include "facts/server.hpp"
 #include "facts/service_notify.hpp"
 
 int main(int argc, char** argv) {
+  // A subcommand beside the server, not one of its flags: the server's command line stays as
+  // it was, and a backup needs the store alone.
+  if (argc > 1 && std::string_view(argv[1]) == "backup")
+    return facts::run_backup_command(argc - 1, argv + 1);
   auto parsed = facts::parse_config(argc, argv);
   if (parsed.exit_now) {
     (parsed.exit_code == 0 ? std::cout : std::cerr)

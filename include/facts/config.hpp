@@ -49,6 +49,10 @@ struct config_result {
  */
 config_result parse_config(int argc, char const* const* argv);
 
+/// The --store used when none is given: sqlite:facts.db, or under systemd's StateDirectory=,
+/// sqlite:$STATE_DIRECTORY/facts.db (the first folder when it names several).
+std::string default_store_url();
+
 /** Splits "HOST:PORT" (or "[V6]:PORT"); returns false when it is not one. */
 bool parse_listen_address(std::string const& text, std::string& host, std::uint16_t& port);
 
