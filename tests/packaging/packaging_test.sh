@@ -42,6 +42,8 @@ check "the nginx example is in the doc folder" \
 check "the NATS users example is in the doc folder" \
   test -f "$root/usr/share/doc/factsd/examples/nats/users.conf"
 check "the unit starts the installed binary" grep -qx 'ExecStart=/usr/bin/factsd' "$unit"
+check "systemctl reload sends SIGHUP (the secrets are read again)" \
+  grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$unit"
 check "the unit reads the installed environment file" \
   grep -qx 'EnvironmentFile=-/etc/default/factsd' "$unit"
 for line in Type=notify DynamicUser=yes StateDirectory=factsd ProtectSystem=strict \
@@ -97,7 +99,7 @@ for path in ./usr/bin/factsd ./usr/lib/systemd/system/factsd.service ./etc/defau
 done
 depends=$(dpkg-deb --field "$deb" Depends)
 echo "#    Depends: $depends"
-for lib in libc6 libsqlite3-0 libstdc++6; do
+for lib in libc6 libsqlite3-0 libstdc++6 libjwt0; do
   check "the .deb depends on $lib (from the shared libraries)" grep -q "$lib" <<<"$depends"
 done
 check "the environment file is a conffile" \
