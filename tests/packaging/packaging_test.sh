@@ -69,6 +69,8 @@ check "the environment file sets nothing but FACTSD_ variables" \
 # verify --root resolves ExecStart= inside the DESTDIR; it needs the targets the unit is
 # ordered against there too, so the host's are copied in.
 cp /lib/systemd/system/*.target "$root/usr/lib/systemd/system/"
+# And the kill of ExecReload=, which the package's dependency on procps brings.
+mkdir -p "$root/bin" && cp /bin/kill "$root/bin/kill"
 verify_out=$(systemd-analyze verify --root="$root" "$unit" 2>&1) && verify_rc=0 || verify_rc=$?
 check "systemd-analyze verify passes without a word" test "$verify_rc" -eq 0 -a -z "$verify_out"
 [[ -z "$verify_out" ]] || echo "$verify_out" | sed 's/^/       /'
@@ -99,6 +101,7 @@ for path in ./usr/bin/factsd ./usr/lib/systemd/system/factsd.service ./etc/defau
 done
 depends=$(dpkg-deb --field "$deb" Depends)
 echo "#    Depends: $depends"
+check "the .deb depends on procps (the kill of ExecReload=)" grep -q procps <<<"$depends"
 for lib in libc6 libsqlite3-0 libstdc++6 libjwt0; do
   check "the .deb depends on $lib (from the shared libraries)" grep -q "$lib" <<<"$depends"
 done
