@@ -13,6 +13,7 @@
 #include "facts/http/token_key.hpp"
 #include "support/files.hpp"
 #include "support/http_client.hpp"
+#include "support/metrics.hpp"
 #include "support/process.hpp"
 #include "support/sse_client.hpp"
 #include "support/test_server.hpp"
@@ -89,6 +90,7 @@ TEST_CASE("jwt: a stream ends with an auth event within 1 s after its token's ex
   WARN("auth event " << late_ms << " ms after exp");
   CHECK(late_ms >= -50);  // not before exp (the clocks are converted once, at open)
   CHECK(late_ms < 1000);
+  CHECK(metric_value(metrics_text(port), R"(factsd_streams_ended_total{reason="expired"})") == 1);
 
   // A fresh token and Last-Event-ID: what came meanwhile, nothing twice.
   REQUIRE(jwt_publish(port, "three") == 3);
