@@ -88,8 +88,8 @@ bool bearer_matches(std::string_view authorization, std::string_view token) {
 access_gate::access_gate(settings rules, std::string publish_token,
                          std::shared_ptr<token_key const> key)
     : settings_(std::move(rules)),
-      secrets_(std::make_shared<secrets const>(secrets{std::move(publish_token), std::move(key)})) {
-}
+      secrets_(std::make_shared<secrets const>(secrets{std::move(publish_token), std::move(key),
+                                                       std::make_shared<verified_tokens>()})) {}
 
 std::shared_ptr<access_gate::secrets const> access_gate::current() const {
   std::lock_guard lock(mutex_);
@@ -103,12 +103,33 @@ bool access_gate::publish_guarded() const {
 
 void access_gate::replace_key(std::shared_ptr<token_key const> key) {
   std::lock_guard lock(mutex_);
-  secrets_ = std::make_shared<secrets const>(secrets{secrets_->publish_token, std::move(key)});
+  // With a fresh set of verified tokens: those of the old key must be verified again.
+  secrets_ = std::make_shared<secrets const>(
+      secrets{secrets_->publish_token, std::move(key), std::make_shared<verified_tokens>()});
 }
 
 void access_gate::replace_publish_token(std::string token) {
   std::lock_guard lock(mutex_);
-  secrets_ = std::make_shared<secrets const>(secrets{std::move(token), secrets_->key});
+  secrets_ =
+      std::make_shared<secrets const>(secrets{std::move(token), secrets_->key, secrets_->verified});
+}
+
+token_verdict access_gate::verify(std::string_view token, secrets const& now,
+                                  std::string_view scope) const {
+  auto const clock = std::chrono::system_clock::now();
+  if (auto const seen = now.verified->find(token)) {
+    if (clock > seen->expires + settings_.rules.leeway)
+      return {token_verdict::outcome::unauthorized, "the token has expired", {}, {}};
+    if (!lists_scope(seen->scope, scope))
+      return {token_verdict::outcome::forbidden,
+              "the token's scope does not include " + std::string(scope), seen->expires,
+              seen->scope};
+    return {token_verdict::outcome::ok, {}, seen->expires, seen->scope};
+  }
+  auto verdict = check_token(token, *now.key, settings_.rules, scope, clock);
+  if (verdict.what != token_verdict::outcome::unauthorized)
+    now.verified->remember(token, {verdict.expires, verdict.granted});
+  return verdict;
 }
 
 access_gate::read_verdict access_gate::check_read(request_header const& req, bool query_token,
@@ -120,8 +141,7 @@ access_gate::read_verdict access_gate::check_read(request_header const& req, boo
   if (!now->key)
     verdict.reason = "no --jwt-key is loaded";  // refused at start: kept for safety
   else
-    verdict = check_token(token, *now->key, settings_.rules, read_scope,
-                          std::chrono::system_clock::now());
+    verdict = verify(token, *now, read_scope);
   if (verdict.what == token_verdict::outcome::ok) return {std::nullopt, verdict.expires};
   return {refusal(verdict, read_scope, "reading needs a token with facts:read", !token.empty(), req,
                   cors),
@@ -142,8 +162,7 @@ std::optional<response> access_gate::check_publish(request_header const& req,
     return res;
   }
   auto const token = request_token(req, settings_.cookie, false);
-  auto const verdict =
-      check_token(token, *now->key, settings_.rules, write_scope, std::chrono::system_clock::now());
+  auto const verdict = verify(token, *now, write_scope);
   if (verdict.what == token_verdict::outcome::ok) return std::nullopt;
   return refusal(verdict, write_scope,
                  now->publish_token.empty()

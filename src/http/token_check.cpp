@@ -21,7 +21,7 @@ struct c_string_release {
 };
 
 token_verdict refuse(std::string reason) {
-  return {outcome::unauthorized, std::move(reason), {}};
+  return {outcome::unauthorized, std::move(reason), {}, {}};
 }
 
 jwt_alg_t libjwt_algorithm(token_key::algorithm alg) {
@@ -76,11 +76,13 @@ token_verdict check_claims(nlohmann::json const& claims, token_rules const& rule
   }
   if (!rules.audience.empty() && !audience_matches(claims, rules.audience))
     return refuse("the token is not for this audience (--jwt-audience)");
-  auto const granted = claims.find("scope");
-  if (granted == claims.end() || !granted->is_string() ||
-      !lists_scope(granted->get_ref<std::string const&>(), scope))
-    return {outcome::forbidden, "the token's scope does not include " + std::string(scope), {}};
-  return {outcome::ok, {}, *expires};
+  auto const claim = claims.find("scope");
+  std::string granted;
+  if (claim != claims.end() && claim->is_string()) granted = claim->get<std::string>();
+  if (!lists_scope(granted, scope))
+    return {outcome::forbidden, "the token's scope does not include " + std::string(scope),
+            *expires, std::move(granted)};
+  return {outcome::ok, {}, *expires, std::move(granted)};
 }
 
 }  // namespace

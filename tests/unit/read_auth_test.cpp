@@ -171,3 +171,38 @@ TEST_CASE("a replaced key takes effect on the next request; the old key's tokens
   CHECK(f.route(auth_request(bhttp::verb::get, "/status", new_token)).res.result() ==
         bhttp::status::ok);
 }
+
+TEST_CASE("a token verified once is taken from the verified tokens; exp and scope still hold") {
+  auth_fixture f;
+  auto const read_token = bearer("facts:read");
+  for (int i = 0; i < 3; ++i)
+    CHECK(f.route(auth_request(bhttp::verb::get, "/status", read_token)).res.result() ==
+          bhttp::status::ok);
+  // The scope is checked again on every use, so the cached read token cannot publish.
+  CHECK(f.route(auth_request(bhttp::verb::post, "/fact", read_token)).res.result() ==
+        bhttp::status::forbidden);
+  // A forged token is never remembered: it fails each time.
+  auto const forged =
+      "Bearer " + mint_token("HS256", auth_secret + "x", claims_for("facts:read", 60s));
+  CHECK(f.route(auth_request(bhttp::verb::get, "/status", forged)).res.result() ==
+        bhttp::status::unauthorized);
+  CHECK(f.route(auth_request(bhttp::verb::get, "/status", forged)).res.result() ==
+        bhttp::status::unauthorized);
+}
+
+TEST_CASE("verified_tokens: found by the whole token, expired ones dropped first at the bound") {
+  facts::http::verified_tokens seen;
+  auto const now = std::chrono::system_clock::now();
+  seen.remember("a.b.c", {now + 60s, "facts:read"});
+  REQUIRE(seen.find("a.b.c"));
+  CHECK(seen.find("a.b.c")->scope == "facts:read");
+  CHECK_FALSE(seen.find("a.b.d"));
+  CHECK_FALSE(seen.find("a.b.c "));
+  for (std::size_t i = 0; seen.size() < facts::http::verified_tokens::max_entries; ++i)
+    seen.remember("old-" + std::to_string(i), {now - 60s, "facts:read"});
+  seen.remember("new", {now + 60s, "facts:read"});
+  // The expired went to make room; the unexpired stayed.
+  CHECK(seen.size() == 2);
+  CHECK(seen.find("a.b.c"));
+  CHECK(seen.find("new"));
+}

@@ -11,6 +11,7 @@
 #include "facts/http/net.hpp"
 #include "facts/http/token_check.hpp"
 #include "facts/http/token_key.hpp"
+#include "facts/http/verified_tokens.hpp"
 
 namespace facts::http {
 
@@ -66,9 +67,13 @@ class access_gate {
   struct secrets {
     std::string publish_token;  ///< empty: none
     std::shared_ptr<token_key const> key;
+    /// The tokens `key` verified: a new key starts with none.
+    std::shared_ptr<verified_tokens> verified = std::make_shared<verified_tokens>();
   };
 
   std::shared_ptr<secrets const> current() const;
+  /// check_token() against `now`'s key, through its verified tokens.
+  token_verdict verify(std::string_view token, secrets const& now, std::string_view scope) const;
 
   settings settings_;
   mutable std::mutex mutex_;  // guards secrets_ (the pointer; what it points to never changes)

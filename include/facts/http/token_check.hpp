@@ -27,7 +27,8 @@ struct token_verdict {
   };
   outcome what = outcome::unauthorized;
   std::string reason;  ///< for the JSON error: never any of the token's bytes
-  std::chrono::system_clock::time_point expires;  ///< the token's `exp`, when ok
+  std::chrono::system_clock::time_point expires;  ///< the token's `exp`, when ok or forbidden
+  std::string granted;  ///< its `scope` claim, when ok or forbidden (it was verified)
 };
 
 /// The longest token looked at: a header, a cookie or a query value far beyond any real token
