@@ -1,6 +1,9 @@
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "facts/broadcaster.hpp"
 #include "facts/http/routes.hpp"
@@ -205,4 +208,46 @@ TEST_CASE("verified_tokens: found by the whole token, expired ones dropped first
   CHECK(seen.size() == 2);
   CHECK(seen.find("a.b.c"));
   CHECK(seen.find("new"));
+}
+
+TEST_CASE("access_gate: requests checked on several threads while SIGHUP replaces the key",
+          "[concurrency]") {
+  auth_fixture f;
+  std::string const next = "the-key-after-the-reload-32-bytes-long";
+  auto const old_token = bearer("facts:read");
+  auto const new_token = "Bearer " + mint_token("HS256", next, claims_for("facts:read", 60s));
+  auto const old_request = auth_request(bhttp::verb::get, "/status", old_token);
+  auto const new_request = auth_request(bhttp::verb::get, "/status", new_token);
+  auto const ok = [&](facts::http::request const& req) {
+    return !f.access.check_read(req, false, f.cors).refusal;
+  };
+  std::atomic<bool> go{false};
+  std::atomic<int> out_of_order{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&] {
+      while (!go.load())
+        std::this_thread::yield();
+      bool saw_new_key = false;
+      for (int i = 0; i < 300; ++i) {
+        // Once a thread has seen the new key, the old one never comes back for it.
+        bool const old_ok = ok(old_request);
+        bool const new_ok = ok(new_request);
+        if (saw_new_key && old_ok) ++out_of_order;
+        // The old key refused, so the new one is in: the next check must take it (both may pass
+        // when the swap falls between the two checks).
+        if (!old_ok && !new_ok) ++out_of_order;
+        saw_new_key = saw_new_key || new_ok;
+      }
+    });
+  }
+  go = true;
+  f.access.replace_publish_token("rotated");
+  f.access.replace_key(facts::http::parse_token_key(next).key);
+  f.access.replace_publish_token("rotated-again");
+  for (auto& reader : readers)
+    reader.join();
+  CHECK(out_of_order == 0);
+  CHECK_FALSE(ok(old_request));
+  CHECK(ok(new_request));
 }
