@@ -1,6 +1,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -33,8 +34,13 @@ int main(int argc, char** argv) {
     // From here the port accepts and answers and the store is open: what systemd's Type=notify
     // waits for before it starts the units ordered after ours.
     service_manager.notify("READY=1");
-    spdlog::info("signal {} received, shutting down (a second one ends factsd at once)",
-                 signals.wait());
+    int signo = signals.wait();
+    for (; signo == SIGHUP; signo = signals.wait()) {
+      service_manager.notify("RELOADING=1");
+      daemon.reload();
+      service_manager.notify("READY=1");
+    }
+    spdlog::info("signal {} received, shutting down (a second one ends factsd at once)", signo);
     service_manager.notify("STOPPING=1");
     signals.exit_on_next();
     if (!daemon.stop()) {

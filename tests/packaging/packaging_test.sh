@@ -50,6 +50,8 @@ check "the nginx example is in the doc folder" \
 check "the NATS users example is in the doc folder" \
   test -f "$root/usr/share/doc/factsd/examples/nats/users.conf"
 check "the unit starts the installed binary" grep -qx 'ExecStart=/usr/bin/factsd' "$unit"
+check "systemctl reload sends SIGHUP (the secrets are read again)" \
+  grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$unit"
 check "the unit reads the installed environment file" \
   grep -qx 'EnvironmentFile=-/etc/default/factsd' "$unit"
 for line in Type=notify DynamicUser=yes StateDirectory=factsd ProtectSystem=strict \
@@ -75,6 +77,8 @@ check "the environment file sets nothing but FACTSD_ variables" \
 # verify --root resolves ExecStart= inside the DESTDIR; it needs the targets the unit is
 # ordered against there too, so the host's are copied in.
 cp /lib/systemd/system/*.target "$root/usr/lib/systemd/system/"
+# And the kill of ExecReload=, which the package's dependency on procps brings.
+mkdir -p "$root/bin" && cp /bin/kill "$root/bin/kill"
 verify_out=$(systemd-analyze verify --root="$root" "$unit" 2>&1) && verify_rc=0 || verify_rc=$?
 check "systemd-analyze verify passes without a word" test "$verify_rc" -eq 0 -a -z "$verify_out"
 [[ -z "$verify_out" ]] || echo "$verify_out" | sed 's/^/       /'
@@ -111,7 +115,8 @@ for path in ./usr/bin/factsd ./usr/lib/systemd/system/factsd.service ./etc/defau
 done
 depends=$(dpkg-deb --field "$deb" Depends)
 echo "#    Depends: $depends"
-for lib in libc6 libsqlite3-0 libstdc++6; do
+check "the .deb depends on procps (the kill of ExecReload=)" grep -q procps <<<"$depends"
+for lib in libc6 libsqlite3-0 libstdc++6 libjwt0; do
   check "the .deb depends on $lib (from the shared libraries)" grep -q "$lib" <<<"$depends"
 done
 check "the environment file is a conffile" \
