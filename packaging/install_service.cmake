@@ -16,6 +16,10 @@ set(FACTS_DOC_DIR "${prefix}/${FACTS_DOCDIR_REL}")
 
 set(unit "${FACTS_GENERATED_DIR}/factsd.service")
 configure_file("${FACTS_PACKAGING_DIR}/factsd.service.in" "${unit}" @ONLY)
-file(INSTALL DESTINATION "${prefix}/lib/systemd/system" TYPE FILE FILES "${unit}")
+# The backup beside it: a oneshot service and the timer that starts it (not enabled).
+set(backup_unit "${FACTS_GENERATED_DIR}/factsd-backup.service")
+configure_file("${FACTS_PACKAGING_DIR}/factsd-backup.service.in" "${backup_unit}" @ONLY)
+file(INSTALL DESTINATION "${prefix}/lib/systemd/system" TYPE FILE
+     FILES "${unit}" "${backup_unit}" "${FACTS_PACKAGING_DIR}/factsd-backup.timer")
 file(INSTALL DESTINATION "${sysconf}/default" TYPE FILE
      FILES "${FACTS_PACKAGING_DIR}/factsd.env" RENAME factsd)

@@ -37,6 +37,9 @@ set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# The unit's ExecReload= runs /bin/kill, which procps ships (important, not essential); the
+# shared libraries' packages are added to it.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "procps")
 # The environment file is the admin's: an upgrade keeps their edits.
 file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/packaging/conffiles "/etc/default/factsd\n")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${CMAKE_CURRENT_BINARY_DIR}/packaging/conffiles)

@@ -51,6 +51,16 @@ std::string one_line(std::string_view text) {
   return out;
 }
 
+// A cookie name is an HTTP token (RFC 6265, 4.1.1): visible ASCII but separators.
+bool is_cookie_name(std::string const& name) {
+  constexpr std::string_view separators = "()<>@,;:\\\"/[]?={} \t";
+  return !name.empty() && std::all_of(name.begin(), name.end(), [&](char c) {
+    return c > 0x20 && c < 0x7f && separators.find(c) == std::string_view::npos;
+  });
+}
+
+}  // namespace
+
 // systemd's StateDirectory= hands the service a folder it may write, in $STATE_DIRECTORY (a
 // colon-separated list when the unit names several): the store goes into the first, so that a
 // unit needs no --store of its own.
@@ -63,7 +73,18 @@ std::string default_store_url() {
   return "sqlite:" + std::string(first) + (first.ends_with('/') ? "" : "/") + "facts.db";
 }
 
-}  // namespace
+std::string read_publish_token_file(std::string const& path, std::string& token) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  if (!in && !in.eof()) return "cannot read '" + path + "'";
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
+    line.pop_back();
+  if (line.empty()) return "'" + path + "' is empty";
+  if (has_line_break(line)) return "must be one line of text";
+  token = std::move(line);
+  return {};
+}
 
 config_result parse_config(int argc, char const* const* argv) {
   config_result result;
@@ -74,6 +95,7 @@ config_result parse_config(int argc, char const* const* argv) {
   std::vector<std::string> origins;
 
   CLI::App app{"factsd: a Server-Sent Events facts server", "factsd"};
+  app.footer("factsd backup --help: a consistent copy of a sqlite: store while factsd runs");
   app.set_version_flag("--version", std::string("factsd ") + FACTS_VERSION);
   app.option_defaults()->always_capture_default();
   app.add_option("--listen", listen, "HOST:PORT to listen on")->envname("FACTSD_LISTEN");
@@ -181,6 +203,24 @@ config_result parse_config(int argc, char const* const* argv) {
   app.add_option("--publish-token-file", token_file, "read the publish token from this file")
       ->envname("FACTSD_PUBLISH_TOKEN_FILE")
       ->check(CLI::ExistingFile);
+  std::string read_auth = "none";
+  app.add_option("--read-auth", read_auth,
+                 "none: anyone may read; token: GET /events, /facts and /status need a token "
+                 "with scope facts:read")
+      ->envname("FACTSD_READ_AUTH")
+      ->check(CLI::IsMember({"none", "token"}));
+  app.add_option("--jwt-key", cfg.jwt_key_file,
+                 "verify tokens with this key: an HS256 secret (32 bytes or more) or a PEM public "
+                 "key (RS256, ES256); also lets a facts:write token publish")
+      ->envname("FACTSD_JWT_KEY");
+  auto* const audience =
+      app.add_option("--jwt-audience", cfg.jwt_audience, "a token's aud must hold this")
+          ->envname("FACTSD_JWT_AUDIENCE");
+  auto* const issuer = app.add_option("--jwt-issuer", cfg.jwt_issuer, "a token's iss must be this")
+                           ->envname("FACTSD_JWT_ISSUER");
+  app.add_option("--jwt-cookie", cfg.jwt_cookie,
+                 "the cookie a browser's token comes in (after Authorization: Bearer)")
+      ->envname("FACTSD_JWT_COOKIE");
   app.add_option("--log-level", cfg.log_level, "trace, debug, info, warn, error, critical, off")
       ->envname("FACTSD_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -218,8 +258,13 @@ config_result parse_config(int argc, char const* const* argv) {
       return fail("--cors-origin: '" + origin + "' is not an origin");
   }
   if (!origins.empty()) {
-    if (origins.size() > 1 && std::find(origins.begin(), origins.end(), "*") != origins.end())
+    bool const any = std::find(origins.begin(), origins.end(), "*") != origins.end();
+    if (origins.size() > 1 && any)
       return fail("--cors-origin: '*' cannot be combined with other origins");
+    if (any && read_auth == "token")
+      return fail(
+          "--cors-origin '*' with --read-auth token: a browser sends no cookie to '*'; name the "
+          "origins of the pages that read (a page served by factsd itself needs none)");
     cfg.cors_origins = origins;
   }
   if (store->count() == 0) cfg.store_url = default_store_url();
@@ -252,16 +297,27 @@ config_result parse_config(int argc, char const* const* argv) {
   if (!token_file.empty()) {
     if (!cfg.publish_token.empty())
       return fail("--publish-token and --publish-token-file cannot both be given");
-    std::ifstream in(token_file);
-    std::getline(in, cfg.publish_token);
-    if (!in && !in.eof()) return fail("--publish-token-file: cannot read '" + token_file + "'");
-    if (cfg.publish_token.empty())
-      return fail("--publish-token-file: '" + token_file + "' is empty");
+    if (auto error = read_publish_token_file(token_file, cfg.publish_token); !error.empty())
+      return fail("--publish-token-file: " + error);
+    cfg.publish_token_file = token_file;
   }
   while (!cfg.publish_token.empty() &&
          (cfg.publish_token.back() == '\r' || cfg.publish_token.back() == ' '))
     cfg.publish_token.pop_back();
   if (has_line_break(cfg.publish_token)) return fail("--publish-token: must be one line of text");
+  cfg.reads_need_token = read_auth == "token";
+  if (cfg.jwt_key_file.empty()) {
+    if (cfg.reads_need_token)
+      return fail("--read-auth token needs --jwt-key FILE, the key tokens are verified with");
+    if (audience->count() > 0 || issuer->count() > 0)
+      return fail("--jwt-audience and --jwt-issuer need --jwt-key FILE");
+  } else {
+    auto loaded = http::load_token_key(cfg.jwt_key_file);
+    if (!loaded.key) return fail("--jwt-key: " + loaded.error);
+    cfg.jwt_key = std::move(loaded.key);
+  }
+  if (!is_cookie_name(cfg.jwt_cookie))
+    return fail("--jwt-cookie: '" + cfg.jwt_cookie + "' is not a cookie name");
   cfg.limits.request_timeout = std::chrono::seconds(request_timeout_s);
   cfg.limits.idle_timeout = std::chrono::seconds(idle_timeout_s);
   cfg.limits.write_timeout = std::chrono::seconds(write_timeout_s);

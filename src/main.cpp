@@ -1,16 +1,23 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <iostream>
+#include <string_view>
 
+#include "facts/backup_command.hpp"
 #include "facts/config.hpp"
 #include "facts/server.hpp"
 #include "facts/service_notify.hpp"
 
 int main(int argc, char** argv) {
+  // A subcommand beside the server, not one of its flags: the server's command line stays as
+  // it was, and a backup needs the store alone.
+  if (argc > 1 && std::string_view(argv[1]) == "backup")
+    return facts::run_backup_command(argc - 1, argv + 1);
   auto parsed = facts::parse_config(argc, argv);
   if (parsed.exit_now) {
     (parsed.exit_code == 0 ? std::cout : std::cerr)
@@ -27,8 +34,13 @@ int main(int argc, char** argv) {
     // From here the port accepts and answers and the store is open: what systemd's Type=notify
     // waits for before it starts the units ordered after ours.
     service_manager.notify("READY=1");
-    spdlog::info("signal {} received, shutting down (a second one ends factsd at once)",
-                 signals.wait());
+    int signo = signals.wait();
+    for (; signo == SIGHUP; signo = signals.wait()) {
+      service_manager.notify("RELOADING=1");
+      daemon.reload();
+      service_manager.notify("READY=1");
+    }
+    spdlog::info("signal {} received, shutting down (a second one ends factsd at once)", signo);
     service_manager.notify("STOPPING=1");
     signals.exit_on_next();
     if (!daemon.stop()) {

@@ -10,8 +10,8 @@ namespace facts {
 
 namespace {
 
-constexpr std::array<char const*, 6> end_names{"client_closed", "slow",  "timeout",
-                                               "shutdown",      "error", "client_sent"};
+constexpr std::array<char const*, 7> end_names{
+    "client_closed", "slow", "timeout", "shutdown", "error", "client_sent", "expired"};
 
 }  // namespace
 

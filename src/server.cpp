@@ -50,12 +50,17 @@ server::server(config cfg)
       hub_(std::make_unique<broadcaster>(store_->read_latest(cfg_.replay_limit), cfg_.replay_limit,
                                          store_.get())),
       commits_(make_committer(*store_, *hub_, cfg_.publish_timeout)),
-      cors_(cfg_.cors_origins),
+      // A listed origin's page may send the cookie a token comes in.
+      cors_(cfg_.cors_origins, cfg_.jwt_key != nullptr),
+      access_({cfg_.reads_need_token,
+               cfg_.jwt_cookie,
+               {cfg_.jwt_audience, cfg_.jwt_issuer, std::chrono::seconds(5)}},
+              cfg_.publish_token, cfg_.jwt_key),
       files_(cfg_.web_root),
       reads_(std::make_unique<read_pool>(store_read_threads)),
       session_ctx_(std::make_unique<http::session_context>(
           http::session_context{{cors_, files_, *hub_, *store_, std::chrono::steady_clock::now(),
-                                 cfg_.publish_token, cfg_.limits, stats_, cfg_.max_lag},
+                                 access_, cfg_.limits, stats_, cfg_.max_lag},
                                 *hub_,
                                 cfg_.limits,
                                 cfg_.retry,
@@ -103,7 +108,7 @@ std::uint16_t server::port() const {
 
 void server::start() {
   raise_open_file_limit();
-  if (cfg_.publish_token.empty() && !is_loopback(cfg_.listen_host))
+  if (!access_.publish_guarded() && !is_loopback(cfg_.listen_host))
     spdlog::warn("no --publish-token: anyone who can reach {} may publish facts", cfg_.listen_host);
   listener_->run();
   schedule_heartbeat();
@@ -137,10 +142,36 @@ std::string server::cors_note() const {
   if (!any_origin) return {};
   // Even on loopback: the browser on this machine runs pages from anywhere, and CORS '*' lets
   // each of them post here (a developer's factsd, opened by any tab).
-  if (cfg_.publish_token.empty())
+  if (!access_.publish_guarded())
     return "; CORS '*': any web page a browser here opens may read and publish facts (set "
            "--cors-origin or --publish-token)";
+  if (access_.reads_need_token())
+    return "; CORS '*': a web page from anywhere may read facts with a token of its own, never "
+           "with the cookie";
   return "; CORS '*': any web page a browser here opens may read facts";
+}
+
+void server::reload() {
+  spdlog::info("SIGHUP: reading the secrets again");
+  if (!cfg_.jwt_key_file.empty()) {
+    auto loaded = http::load_token_key(cfg_.jwt_key_file);
+    if (!loaded.key) {
+      spdlog::error("--jwt-key not reloaded, the key in use stays: {}", loaded.error);
+    } else {
+      spdlog::info("--jwt-key reloaded: {}", http::algorithm_name(loaded.key->alg));
+      access_.replace_key(std::move(loaded.key));
+    }
+  }
+  if (!cfg_.publish_token_file.empty()) {
+    std::string token;
+    if (auto const error = read_publish_token_file(cfg_.publish_token_file, token);
+        !error.empty()) {
+      spdlog::error("--publish-token-file not reloaded, the token in use stays: {}", error);
+    } else {
+      spdlog::info("--publish-token-file reloaded");
+      access_.replace_publish_token(std::move(token));
+    }
+  }
 }
 
 void server::schedule_heartbeat() {
@@ -157,8 +188,10 @@ shutdown_signals::shutdown_signals() {
   sigemptyset(&set_);
   sigaddset(&set_, SIGINT);
   sigaddset(&set_, SIGTERM);
+  sigaddset(&set_, SIGHUP);
   if (int const err = pthread_sigmask(SIG_BLOCK, &set_, nullptr); err != 0)
-    throw std::system_error(err, std::generic_category(), "cannot block SIGINT and SIGTERM");
+    throw std::system_error(err, std::generic_category(),
+                            "cannot block SIGINT, SIGTERM and SIGHUP");
 }
 
 int shutdown_signals::wait() {
@@ -173,7 +206,8 @@ void shutdown_signals::exit_on_next() {
   // The set by value: the thread may outlive this object, blocked in sigwait until the end.
   std::thread([set = set_] {
     int signo = 0;
-    while (sigwait(&set, &signo) != 0) {
+    // A reload asked for while stopping is moot: only a second stop ends the stop.
+    while (sigwait(&set, &signo) != 0 || signo == SIGHUP) {
     }
     spdlog::warn("signal {} received again: exiting at once (committed facts are kept)", signo);
     spdlog::default_logger()->flush();

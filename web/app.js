@@ -67,8 +67,12 @@ function setRole(name) {
   document.documentElement.dataset.stream = name;
 }
 
+// A private feed (factsd --read-auth token) refuses a reader without a valid token: the page
+// says so in words, and stops asking until it is reloaded.
+const STATE_TEXT = { 'signed-out': 'not signed in', expired: 'session expired' };
+
 function showState(name) {
-  state.textContent = name;
+  state.textContent = STATE_TEXT[name] ?? name;
   state.dataset.state = name;
 }
 
@@ -318,23 +322,49 @@ function onReset(event) {
 // server's whole replay window (10,000 facts by default) and keep LIVE_ROWS of them: it asks
 // for the facts after the newest but LIVE_ROWS instead. Whatever goes wrong with that only
 // costs the bigger replay (or, should the server have lost facts since, a reset).
+//
+// The same GET /status tells whether we may read at all: an EventSource sees no status code,
+// so a refused stream would only look like a network error, retried forever. Null: refused.
 async function eventsUrl() {
-  if (newestSeq > 0) return `/events?lastEventId=${newestSeq}`;
+  let newest;
   try {
     const res = await fetch('/status', { cache: 'no-store' });
-    const newest = res.ok ? (await res.json()).last_id : undefined;
-    if (Number.isSafeInteger(newest) && newest > LIVE_ROWS) {
-      return `/events?lastEventId=${newest - LIVE_ROWS}`;
-    }
+    if (isRefusal(res.status)) return null;
+    if (res.ok) newest = (await res.json()).last_id;
   } catch {
     // the stream will tell
+  }
+  if (newestSeq > 0) return `/events?lastEventId=${newestSeq}`;
+  if (Number.isSafeInteger(newest) && newest > LIVE_ROWS) {
+    return `/events?lastEventId=${newest - LIVE_ROWS}`;
   }
   return '/events';
 }
 
-async function connect() {
-  const source = new EventSource(await eventsUrl());
+function isRefusal(status) {
+  return status === 401 || status === 403;
+}
+
+// No token, or one the server refuses: no more streams and no more polling from this tab.
+let signedOut = false;
+let everLive = false; // a stream of ours was open once: a refusal now means the session ended
+let statusTimer;
+
+function signOut(why) {
+  signedOut = true;
+  clearInterval(statusTimer);
+  clients.textContent = '–';
+  streamState(why);
+}
+
+// `why` is the state to show if the server refuses us: a tab that was live had a session.
+async function connect(why = 'signed-out') {
+  if (signedOut) return;
+  const url = await eventsUrl();
+  if (url === null) return signOut(why);
+  const source = new EventSource(url);
   source.onopen = () => {
+    everLive = true;
     streamState('live');
     refreshClients();
   };
@@ -344,10 +374,17 @@ async function connect() {
     // CLOSED: the browser gave up (an HTTP error or a wrong content type, say from a proxy)
     // and will not retry, so we open a new stream a little later.
     source.close();
-    setTimeout(connect, REOPEN_AFTER_MS);
+    setTimeout(() => connect(everLive ? 'expired' : 'signed-out'), REOPEN_AFTER_MS);
   };
   source.onmessage = onMessage;
   source.addEventListener('reset', onReset);
+  // The token expired and the server ended the stream after everything we were owed. The
+  // application may have set a fresh cookie meanwhile: one new try, resuming from newestSeq,
+  // and "session expired" if the server still refuses.
+  source.addEventListener('auth', () => {
+    source.close();
+    connect('expired');
+  });
 }
 
 // ---- sharing the stream between tabs ---------------------------------------------------------
@@ -446,6 +483,7 @@ async function refreshClients() {
   let text = '–'; // unknown while the server cannot be reached
   try {
     const res = await fetch('/status', { cache: 'no-store' });
+    if (isRefusal(res.status)) clearInterval(statusTimer); // the stream's own check says why
     if (res.ok) {
       const status = await res.json();
       if (Number.isInteger(status.clients)) text = String(status.clients);
@@ -509,4 +547,4 @@ if (canShare) {
   connect();
 }
 refreshClients();
-setInterval(refreshClients, STATUS_EVERY_MS);
+statusTimer = setInterval(refreshClients, STATUS_EVERY_MS);

@@ -2,9 +2,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "facts/http/token_key.hpp"
 #include "facts/limits.hpp"
 #include "facts/store/retention_bounds.hpp"
 #include "facts/store/sync_mode.hpp"
@@ -25,7 +27,15 @@ struct config {
   std::size_t replay_limit = 10'000;  ///< most facts in a new client's snapshot; 0 = all
   retention_bounds retention{};       ///< how much history the store keeps; none: all of it
   std::string log_level = "info";
-  std::string publish_token;  ///< empty: anyone may publish
+  std::string publish_token;       ///< empty: anyone may publish (unless a --jwt-key is set)
+  std::string publish_token_file;  ///< where publish_token came from; SIGHUP reads it again
+  /// --read-auth token: the routes that read need a token with facts:read.
+  bool reads_need_token = false;
+  std::string jwt_key_file;                        ///< empty: no tokens; SIGHUP reads it again
+  std::shared_ptr<http::token_key const> jwt_key;  ///< what jwt_key_file held at start
+  std::string jwt_audience;                        ///< a token's `aud` must hold it, when set
+  std::string jwt_issuer;                          ///< a token's `iss` must be it, when set
+  std::string jwt_cookie = "factsd_token";         ///< the cookie a browser's token comes in
   std::chrono::seconds shutdown_timeout{10};
   /// nats:// stores: how long startup waits for NATS and the stream before giving up.
   std::chrono::seconds connect_timeout{10};
@@ -50,6 +60,14 @@ struct config_result {
  * Never throws and never prints: the caller decides where the message goes.
  */
 config_result parse_config(int argc, char const* const* argv);
+
+/// The --store used when none is given: sqlite:facts.db, or under systemd's StateDirectory=,
+/// sqlite:$STATE_DIRECTORY/facts.db (the first folder when it names several).
+std::string default_store_url();
+
+/** Reads a publish token file: its first line, trailing spaces dropped. Returns the error, or
+ * empty with `token` set. */
+std::string read_publish_token_file(std::string const& path, std::string& token);
 
 /** Splits "HOST:PORT" (or "[V6]:PORT"); returns false when it is not one. */
 bool parse_listen_address(std::string const& text, std::string& host, std::uint16_t& port);

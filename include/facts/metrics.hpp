@@ -10,7 +10,7 @@
 namespace facts {
 
 /** Represents why an event stream ended, as /metrics counts it. */
-enum class stream_end { client_closed, slow, timeout, shutdown, error, client_sent };
+enum class stream_end { client_closed, slow, timeout, shutdown, error, client_sent, expired };
 
 /**
  * Represents the daemon's counters, exported by GET /metrics in the Prometheus text format.
@@ -93,7 +93,7 @@ class metrics {
   std::atomic<std::uint64_t> bytes_written_{0};
   std::atomic<std::int64_t> lagging_{0};
   std::atomic<std::uint64_t> catch_up_given_back_{0};
-  std::array<std::atomic<std::uint64_t>, 6> streams_ended_{};
+  std::array<std::atomic<std::uint64_t>, 7> streams_ended_{};
   std::array<std::atomic<std::uint64_t>, latency_buckets.size() + 1> latency_counts_{};
   std::atomic<std::uint64_t> latency_sum_ns_{0};
   static constexpr unsigned first_status = 100, last_status = 599;

@@ -25,10 +25,10 @@
 namespace facts {
 
 /**
- * Represents SIGINT and SIGTERM held for a graceful stop. Create it before any thread starts:
- * it blocks both signals in the calling thread, every thread started later inherits that, so a
- * signal stays pending, never lost to the default action nor taken by a busy I/O thread, until
- * wait() takes it.
+ * Represents SIGINT and SIGTERM held for a graceful stop, and SIGHUP for a reload. Create it
+ * before any thread starts: it blocks the three signals in the calling thread, every thread
+ * started later inherits that, so a signal stays pending, never lost to the default action nor
+ * taken by a busy I/O thread, until wait() takes it.
  */
 class shutdown_signals {
  public:
@@ -36,8 +36,8 @@ class shutdown_signals {
   /// Blocks until one of the signals arrives; returns its number.
   int wait();
 
-  /// From now on, the next SIGINT or SIGTERM ends the process at once (std::_Exit with 128 plus
-  /// the signal's number), however far a graceful stop has got.
+  /// From now on, SIGHUP is ignored and the next SIGINT or SIGTERM ends the process at once
+  /// (std::_Exit with 128 plus the signal's number), however far a graceful stop has got.
   void exit_on_next();
 
  private:
@@ -67,6 +67,10 @@ class server {
   /// destroyed, and the process is to end at once (the destructor does so, with exit code 1).
   bool stop();
 
+  /// SIGHUP: reads --jwt-key and --publish-token-file again. A file that fails to load keeps
+  /// the secret in use and is logged; open streams and requests go on as they were.
+  void reload();
+
   std::uint16_t port() const;
   broadcaster& hub() { return *hub_; }
   metrics& stats() { return stats_; }
@@ -92,6 +96,7 @@ class server {
   std::unique_ptr<broadcaster> hub_;
   std::unique_ptr<committer> commits_;
   http::cors_policy cors_;
+  http::access_gate access_;
   http::static_files files_;
   metrics stats_;
   std::atomic<std::size_t> requests_in_flight_{0};

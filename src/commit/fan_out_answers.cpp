@@ -58,7 +58,10 @@ void fan_out_answers::append_and_settle(fact_store& store,
   try {
     results = store.append(requests);
   } catch (std::exception const& e) {
-    spdlog::error("[commit] storing {} facts failed: {}", batch.size(), e.what());
+    // A failure the store reported itself (a full disk) is logged once for its whole length,
+    // not once per batch it refuses.
+    if (dynamic_cast<store_reported_error const*>(&e) == nullptr)
+      spdlog::error("[commit] storing {} facts failed: {}", batch.size(), e.what());
     for (auto& s : batch)
       refuse(s.done);
     return;

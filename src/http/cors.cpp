@@ -4,7 +4,8 @@
 
 namespace facts::http {
 
-cors_policy::cors_policy(std::vector<std::string> origins) : origins_(std::move(origins)) {
+cors_policy::cors_policy(std::vector<std::string> origins, bool credentials)
+    : credentials_(credentials), origins_(std::move(origins)) {
   any_ = origins_.empty() || std::find(origins_.begin(), origins_.end(), "*") != origins_.end();
   if (any_) append(any_lines_, {});
 }
@@ -18,8 +19,10 @@ void cors_policy::each_header(std::string_view origin, Emit&& emit) const {
   }
   // The answer depends on Origin, so caches must key on it even when we refuse.
   emit(bhttp::field::vary, "Origin");
-  if (std::find(origins_.begin(), origins_.end(), origin) != origins_.end())
-    emit(bhttp::field::access_control_allow_origin, origin);
+  if (std::find(origins_.begin(), origins_.end(), origin) == origins_.end()) return;
+  emit(bhttp::field::access_control_allow_origin, origin);
+  // Only with an exact origin: browsers refuse credentials with `*`, and rightly so.
+  if (credentials_) emit(bhttp::field::access_control_allow_credentials, "true");
 }
 
 void cors_policy::apply(bhttp::fields& out, std::string_view origin) const {

@@ -143,6 +143,8 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
   }
 
   req_ = parser_->release();
+  if (spdlog::should_log(spdlog::level::trace))
+    spdlog::trace("[http] {} {}", std::string(req_.method_string()), target_for_log(req_.target()));
   // Nothing is read or written until the answer: storing a fact is bounded by the store.
   deadline_->expire_never();
   answering_ = true;
@@ -158,6 +160,7 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
     case route_decision::action::respond:
       return do_write(std::move(decision.res));
     case route_decision::action::open_stream:
+      stream_expires_ = decision.expires;
       return open_stream(std::move(decision.res));
     case route_decision::action::read:
       return answer_read(std::move(decision.read));
@@ -171,7 +174,7 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
 response http_session::failure_answer(std::exception const& e) const {
   // A store read failed, or memory ran out: this request fails, the server keeps serving.
   spdlog::error("[http] {} {} failed: {}", std::string(req_.method_string()),
-                std::string(req_.target()), e.what());
+                target_for_log(req_.target()), e.what());
   return error_response(bhttp::status::service_unavailable,
                         "the server could not answer this request", req_, ctx_.routes.cors);
 }
@@ -215,7 +218,7 @@ void http_session::open_stream(response header) {
     if (ec != std::errc{} || end != id->data() + id->size()) wanted = 0;
   }
   if (wanted <= ctx_.hub.fanned_out_seq())
-    return streams_.open(std::move(socket_), std::move(head), ctx_.retry, id);
+    return streams_.open(std::move(socket_), std::move(head), ctx_.retry, id, stream_expires_);
   if (wanted <= ctx_.routes.store.last_seq())
     return wait_for_fan_out(wanted, std::move(head), std::move(id));
   // Beyond the newest this instance knows of: what it knows lags the other instances, so the
@@ -231,7 +234,8 @@ void http_session::open_stream(response header) {
     net::post(ex, [self = std::move(self), wanted, newest, head = std::move(head),
                    id = std::move(id)]() mutable {
       if (wanted <= newest) return self->wait_for_fan_out(wanted, std::move(head), std::move(id));
-      self->streams_.open(std::move(self->socket_), head, self->ctx_.retry, id);
+      self->streams_.open(std::move(self->socket_), head, self->ctx_.retry, id,
+                          self->stream_expires_);
     });
   });
 }
@@ -245,7 +249,8 @@ void http_session::wait_for_fan_out(std::uint64_t wanted, std::string head,
         // reset, as for any id beyond this instance's newest.
         auto const ex = self->socket_.get_executor();
         net::post(ex, [self = std::move(self), head = std::move(head), id = std::move(id)] {
-          self->streams_.open(std::move(self->socket_), head, self->ctx_.retry, id);
+          self->streams_.open(std::move(self->socket_), head, self->ctx_.retry, id,
+                              self->stream_expires_);
         });
       });
 }

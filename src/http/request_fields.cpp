@@ -58,6 +58,27 @@ std::optional<std::string_view> query_param(std::string_view target, std::string
   return std::nullopt;
 }
 
+std::string target_for_log(std::string_view target) {
+  auto const q = target.find('?');
+  if (q == std::string_view::npos) return std::string(target);
+  std::string out(target.substr(0, q + 1));
+  auto rest = target.substr(q + 1);
+  for (bool first = true; !rest.empty() || first; first = false) {
+    auto const amp = rest.find('&');
+    auto const pair = rest.substr(0, amp);
+    if (!first) out += '&';
+    // Case-insensitively and also percent-encoded: whatever a server might take for the name.
+    auto const name = pair.substr(0, pair.find('='));
+    if (beast::iequals(name, "access_token") || name.find('%') != std::string_view::npos)
+      out += std::string(name) + "=<hidden>";
+    else
+      out += pair;
+    if (amp == std::string_view::npos) break;
+    rest.remove_prefix(amp + 1);
+  }
+  return out;
+}
+
 std::optional<std::uint64_t> parse_u64(std::string_view text) {
   std::uint64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);

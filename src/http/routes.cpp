@@ -10,13 +10,13 @@ namespace facts::http {
 namespace {
 
 route_decision respond(response res) {
-  return {route_decision::action::respond, std::move(res), {}, {}, {}};
+  return {route_decision::action::respond, std::move(res), {}, {}, {}, {}};
 }
 
 // A route that reads the store: a page from NATS may wait seconds for a stopped node, and the
 // I/O thread serves every stream and request on it meanwhile.
 route_decision read_store(std::function<response()> read) {
-  return {route_decision::action::read, {}, {}, {}, std::move(read)};
+  return {route_decision::action::read, {}, {}, {}, std::move(read), {}};
 }
 
 route_decision open_stream(request const& req, route_context const& ctx) {
@@ -28,21 +28,13 @@ route_decision open_stream(request const& req, route_context const& ctx) {
   ctx.cors.apply(res, origin_of(req));
   // The body runs until the connection closes: no length, no chunking.
   res.keep_alive(false);
-  return {route_decision::action::open_stream, std::move(res), {}, {}, {}};
+  return {route_decision::action::open_stream, std::move(res), {}, {}, {}, {}};
 }
 
-// What a POST /fact head alone can refuse: no token, a type other than JSON, a bad key.
+// What a POST /fact head alone can refuse: no token or a bad one, a type other than JSON, a
+// bad key.
 std::optional<response> publish_refusal(request_header const& req, route_context const& ctx) {
-  if (!ctx.publish_token.empty()) {
-    auto const auth = field_value(req, bhttp::field::authorization);
-    if (!auth || !bearer_matches(*auth, ctx.publish_token)) {
-      auto res =
-          error_response(bhttp::status::unauthorized,
-                         "POST /fact needs Authorization: Bearer <publish token>", req, ctx.cors);
-      res.set(bhttp::field::www_authenticate, "Bearer");
-      return res;
-    }
-  }
+  if (auto refused = ctx.access.check_publish(req, ctx.cors)) return refused;
   auto const type = field_value(req, bhttp::field::content_type);
   if (!type || !is_json_media_type(*type))
     return error_response(bhttp::status::unsupported_media_type,
@@ -60,7 +52,7 @@ route_decision publish(request const& req, route_context const& ctx) {
   auto parsed = parse_fact(req.body());
   if (!parsed.ok())
     return respond(error_response(bhttp::status::bad_request, parsed.error, req, ctx.cors));
-  return {route_decision::action::publish, {}, std::move(parsed.json), std::move(key), {}};
+  return {route_decision::action::publish, {}, std::move(parsed.json), std::move(key), {}, {}};
 }
 
 bool allows(std::string_view route, bhttp::verb method);
@@ -68,21 +60,6 @@ std::string_view allow_header(std::string_view route);
 route_decision route_by_path(request const& req, route_context const& ctx);
 
 }  // namespace
-
-bool bearer_matches(std::string_view authorization, std::string_view token) {
-  constexpr std::string_view scheme = "Bearer ";
-  if (authorization.size() < scheme.size() ||
-      !beast::iequals(authorization.substr(0, scheme.size()), scheme))
-    return false;
-  auto const given = authorization.substr(scheme.size());
-  if (token.empty()) return false;
-  // Every byte is compared whatever the earlier ones were: the time taken says nothing about
-  // how much of the token was right.
-  unsigned char diff = given.size() == token.size() ? 0 : 1;
-  for (std::size_t i = 0; i < given.size(); ++i)
-    diff |= static_cast<unsigned char>(given[i] ^ token[i % token.size()]);
-  return diff == 0;
-}
 
 bool valid_idempotency_key(std::string_view key) {
   return !key.empty() && key.size() <= 255 &&
@@ -156,9 +133,19 @@ route_decision route_by_path(request const& req, route_context const& ctx) {
   auto const route = route_name(req.target());
   if (route == "healthz") return respond(healthz(req, ctx));
   if (route == "metrics") return respond(metrics_page(req, ctx));
-  // --max-clients is the hub's to enforce, when the stream joins (stream_group::open): the one
-  // place where concurrent connects cannot overshoot it.
-  if (route == "events") return open_stream(req, ctx);
+  if (route == "events" || route == "facts" || route == "status") {
+    // With --read-auth token, before the route runs: a refused reader costs no store read.
+    // Only an EventSource, which cannot set a header, may bring its token in the URL.
+    auto verdict = ctx.access.check_read(req, route == "events", ctx.cors);
+    if (verdict.refusal) return respond(std::move(*verdict.refusal));
+    if (route == "events") {
+      // --max-clients is the hub's to enforce, when the stream joins (stream_group::open): the
+      // one place where concurrent connects cannot overshoot it.
+      auto decision = open_stream(req, ctx);
+      decision.expires = verdict.expires;
+      return decision;
+    }
+  }
   if (route == "fact") return publish(req, ctx);
   auto const path = std::string_view(req.target()).substr(0, req.target().find('?'));
   if (path == "/facts") return read_store([&req, &ctx] { return facts_page(req, ctx); });

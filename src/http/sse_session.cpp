@@ -68,8 +68,9 @@ bool sse_session::reads_log() const {
 }
 
 bool sse_session::owes_nothing() const {
-  bool const log_owed =
-      joined_ && !skip_log_ && (catching_up_ || out_.position() != group_.log().end_offset());
+  // Once the last frame has begun, the log is done: what came after it is not this stream's.
+  bool const log_owed = joined_ && !skip_log_ && !out_.last_started() &&
+                        (catching_up_ || out_.position() != group_.log().end_offset());
   return out_.own_empty() && !log_owed && !out_.last_owed();
 }
 
@@ -207,7 +208,7 @@ void sse_session::flush(metrics::write_tally& tally) {
       int const err = errno;
       if (spdlog::should_log(spdlog::level::debug))
         spdlog::debug("[sse {}] write failed: {}", peer(), std::strerror(err));
-      if (closing_) return end(stream_end::shutdown);
+      if (closing_) return end(closing_why_);
       if (err == ETIMEDOUT) return end_unacknowledged();
       return end(stream_end::client_closed);
     }
@@ -215,7 +216,7 @@ void sse_session::flush(metrics::write_tally& tally) {
     if (static_cast<std::size_t>(sent) < total) return wait_writable();
   }
   set_lagging(false);
-  if (closing_ && owes_nothing()) end(stream_end::shutdown);
+  if (closing_ && owes_nothing()) end(closing_why_);
 }
 
 void sse_session::consume(std::size_t bytes, metrics::write_tally& tally) {
@@ -258,7 +259,7 @@ void sse_session::wait_writable() {
 void sse_session::on_writable(beast::error_code ec) {
   if (closed_ || ec == net::error::operation_aborted) return;
   blocked_ = false;
-  if (ec) return end(closing_ ? stream_end::shutdown : stream_end::error);
+  if (ec) return end(closing_ ? closing_why_ : stream_end::error);
   group_.flush_one(*this);
 }
 
@@ -275,8 +276,18 @@ void sse_session::tick(frame const& f, std::chrono::steady_clock::time_point sil
 }
 
 void sse_session::finish(frame last) {
+  close_after(std::move(last), stream_end::shutdown);
+}
+
+void sse_session::expire(frame last) {
+  if (spdlog::should_log(spdlog::level::debug)) spdlog::debug("[sse {}] token expired", peer());
+  close_after(std::move(last), stream_end::expired);
+}
+
+void sse_session::close_after(frame last, stream_end why) {
   if (closed_ || closing_) return;
   closing_ = true;
+  closing_why_ = why;
   out_.set_last(std::move(last));
   // Mid catch-up, the log does not follow what was sent: stop after the events queued, whose
   // ids say where the client resumes.
@@ -323,7 +334,7 @@ void sse_session::wait_hangup() {
 void sse_session::on_readable(beast::error_code ec) {
   // Aborted: the stream was closed elsewhere, and that path knows why.
   if (closed_ || ec == net::error::operation_aborted) return;
-  if (ec && closing_) return end(stream_end::shutdown);
+  if (ec && closing_) return end(closing_why_);
   if (ec == net::error::timed_out) return end_unacknowledged();
   if (ec) return end(stream_end::error);
   // One read a little over the bound: a client that keeps sending is found on its first
@@ -331,7 +342,7 @@ void sse_session::on_readable(beast::error_code ec) {
   char scratch[max_client_bytes + 1];
   auto const n = socket_.read_some(net::buffer(scratch), ec);
   if (ec == net::error::would_block || ec == net::error::try_again) return wait_hangup();
-  if (closing_ && (ec || n == 0)) return end(stream_end::shutdown);
+  if (closing_ && (ec || n == 0)) return end(closing_why_);
   if (ec == net::error::timed_out) return end_unacknowledged();
   if (ec || n == 0) return end(stream_end::client_closed);
   client_bytes_ += n;

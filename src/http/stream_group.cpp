@@ -18,6 +18,11 @@ constexpr std::chrono::milliseconds stall_check_interval{250};
 // millisecond of writes, which is what a request on this thread may wait for at most.
 constexpr std::size_t pass_slice = 64;
 
+// Soonest first: std::push_heap keeps the greatest on top.
+bool later(auto const& a, auto const& b) {
+  return a.at > b.at;
+}
+
 }  // namespace
 
 stream_group::stream_group(net::io_context& ioc, broadcaster& hub, catch_up_reader& reader,
@@ -28,7 +33,9 @@ stream_group::stream_group(net::io_context& ioc, broadcaster& hub, catch_up_read
       limits_(lim),
       stats_(stats),
       heartbeat_(heartbeat),
-      stall_timer_(ioc) {}
+      stall_timer_(ioc),
+      token_expired_(std::make_shared<std::string const>(
+          "event: auth\ndata: {\"reason\":\"token expired\"}\n\n")) {}
 
 stream_group::~stream_group() = default;
 
@@ -68,7 +75,8 @@ void stream_group::take_inbox(std::uint64_t split_after) {
 }
 
 void stream_group::open(tcp::socket socket, std::string head, std::chrono::milliseconds retry,
-                        std::optional<std::string> const& last_event_id) {
+                        std::optional<std::string> const& last_event_id,
+                        std::optional<std::chrono::system_clock::time_point> expires) {
   auto stream = std::make_shared<sse_session>(std::move(socket), *this);
   // Counted before the join: from the join on, deliver() must queue every frame for it.
   members_.fetch_add(1, std::memory_order_relaxed);
@@ -96,6 +104,14 @@ void stream_group::open(tcp::socket socket, std::string head, std::chrono::milli
   // No need to check closing_: once the hub has begun its shutdown it lets no stream in, and
   // on_close(), queued behind this handler, ends this one too.
   streams_.push_back(stream);
+  if (expires) {
+    // The steady clock from here on: a wall clock set back must not lengthen a token's life.
+    auto const left = *expires - std::chrono::system_clock::now();
+    expiries_.push_back({std::chrono::steady_clock::now() +
+                             std::chrono::duration_cast<std::chrono::steady_clock::duration>(left),
+                         stream});
+    std::push_heap(expiries_.begin(), expiries_.end(), later<expiry, expiry>);
+  }
   stream->flush(tally_);
   stats_.add(tally_);
 }
@@ -224,9 +240,23 @@ void stream_group::schedule_stall_check() {
     self->blocked_.clear();
     for (auto const& stream : waiting)
       if (stream->check_stall(now)) self->blocked_.push_back(stream);
+    self->end_expired(now);
     if (self->pass_next_ == 0) self->compact();  // between passes: no slot is being served
     self->schedule_stall_check();
   });
+}
+
+void stream_group::end_expired(std::chrono::steady_clock::time_point now) {
+  while (!expiries_.empty() && expiries_.front().at <= now) {
+    std::pop_heap(expiries_.begin(), expiries_.end(), later<expiry, expiry>);
+    auto const stream = expiries_.back().stream.lock();
+    expiries_.pop_back();
+    if (!stream || stream->closed()) continue;
+    // What it owes goes out first, ids and all, so that it resumes where it ended.
+    stream->expire(token_expired_);
+    stream->flush(tally_);
+  }
+  stats_.add(tally_);
 }
 
 }  // namespace facts::http

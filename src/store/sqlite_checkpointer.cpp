@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
+#include "facts/store/sqlite_disk_space.hpp"
+
 namespace facts {
 
 // NOMUTEX: the connection is used by the thread alone, so SQLite's lock around every call on it
@@ -63,8 +65,14 @@ void sqlite_checkpointer::run() {
       checkpoint_wal();
       std::lock_guard hold_appends(appends_);
       checkpoint_wal();
+      out_of_space_ = false;
     } catch (SQLite::Exception const& e) {
-      spdlog::warn("[store] WAL checkpoint of {} failed: {}", path_, e.what());
+      // On a full disk every checkpoint fails alike until space is back (the commits say so
+      // themselves): said once. The WAL keeps every frame, so nothing is lost meanwhile.
+      bool const no_space = sqlite_disk_space::is_out_of_space(e, db_.getHandle());
+      if (!no_space || !out_of_space_)
+        spdlog::warn("[store] WAL checkpoint of {} failed: {}", path_, e.what());
+      out_of_space_ = no_space;
     }
   }
 }

@@ -18,6 +18,8 @@ std::string explain_sqlite_failure(SQLite::Exception const& e) {
       return sqlite_locked_message;
     case SQLITE_NOTADB:
       return "file is not a SQLite database";
+    case SQLITE_FULL:
+      return "no space left on the disk: " + std::string(e.what());
     case SQLITE_CORRUPT:
       return "database is corrupt: " + std::string(e.what());
     case SQLITE_READONLY:

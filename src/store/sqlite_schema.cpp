@@ -24,11 +24,7 @@ bool check_schema(SQLite::Database& db, std::string const& path) {
   auto const tables = db.execAndGet("SELECT count(*) FROM sqlite_master").getInt();
   bool const fresh = id == 0 && version == 0 && tables == 0;
   if (fresh) return true;
-  if (id != application_id) throw sqlite_failure(path, "file is not a factsd database");
-  if (version != schema_version)
-    throw sqlite_failure(path, "schema version " + std::to_string(version) + " is not " +
-                                   std::to_string(schema_version) +
-                                   " (written by another factsd version?)");
+  check_factsd_header(db, path);
   auto check = db.execAndGet("PRAGMA quick_check").getString();
   if (check != "ok") {
     // SQLite lists the damage over many lines; the daemon reports in one.
@@ -37,6 +33,16 @@ bool check_schema(SQLite::Database& db, std::string const& path) {
     throw sqlite_failure(path, "database is corrupt (" + check + ")");
   }
   return false;
+}
+
+void check_factsd_header(SQLite::Database& db, std::string const& path) {
+  if (db.execAndGet("PRAGMA application_id").getInt() != application_id)
+    throw sqlite_failure(path, "file is not a factsd database");
+  auto const version = db.execAndGet("PRAGMA user_version").getInt();
+  if (version != schema_version)
+    throw sqlite_failure(path, "schema version " + std::to_string(version) + " is not " +
+                                   std::to_string(schema_version) +
+                                   " (written by another factsd version?)");
 }
 
 void create_schema(SQLite::Database& db) {

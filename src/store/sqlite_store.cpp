@@ -66,7 +66,7 @@ class batch_transaction {
 }  // namespace
 
 sqlite_store::sqlite_store(std::string path, sync_mode sync, retention_bounds retention)
-    : path_(std::move(path)), sync_(sync), bounds_(retention), file_(path_) {
+    : path_(std::move(path)), sync_(sync), bounds_(retention), disk_(path_), file_(path_) {
   // On a throw, the members opened so far close in the order their declarations give.
   try {
     open();
@@ -213,8 +213,15 @@ std::vector<append_result> sqlite_store::append(std::vector<append_request> cons
     if (keyed) key_table_->expire(now);
     tx.commit();
   } catch (SQLite::Exception const& e) {
+    // The transaction is rolled back and nothing below ran: no seq, key or fact of the batch
+    // was taken, so the next commit goes on from last_seq_ without a gap.
+    if (sqlite_disk_space::is_out_of_space(e, db_->getHandle())) {
+      disk_.commit_failed(e.what());
+      throw store_reported_error(sqlite_failure(path_, "the disk is full").what());
+    }
     throw sqlite_failure(path_, std::string("append failed: ") + e.what());
   }
+  disk_.commit_succeeded();
   last_seq_ = plan.results[plan.created.back()].stored.seq;
   commit_plan(plan, requests, keys_, now);
   if (retention_) {
@@ -272,7 +279,8 @@ std::uint64_t sqlite_store::count() const {
 }
 
 std::string sqlite_store::problem() const {
-  return file_.problem();
+  if (auto why = file_.problem(); !why.empty()) return why;
+  return disk_.problem();
 }
 
 std::string sqlite_store::describe() const {

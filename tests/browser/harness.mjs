@@ -78,13 +78,14 @@ export async function stopChildren() {
 }
 
 /**
- * factsd on 127.0.0.1:0 with a memory store; resolves once its start line names the port, and
- * rejects if none came within `startTimeoutMs`.
+ * factsd on 127.0.0.1:0 with a memory store and `flags`; resolves once its start line names the
+ * port, and rejects if none came within `startTimeoutMs`.
  */
-export function startFactsd(binary, { startTimeoutMs = 20_000 } = {}) {
+export function startFactsd(binary, { startTimeoutMs = 20_000, flags = [] } = {}) {
   return new Promise((resolve, reject) => {
     // --log-level info: the start line must be printed whatever FACTSD_LOG_LEVEL says.
-    const args = ['--listen', '127.0.0.1:0', '--store', 'memory:', '--retry', '300', '--log-level', 'info'];
+    const args = ['--listen', '127.0.0.1:0', '--store', 'memory:', '--retry', '300', '--log-level', 'info',
+      ...flags];
     const child = startChild(binary, args);
     const timer = setTimeout(() => fail(new Error(`no start line within ${startTimeoutMs / 1000}s`)),
       startTimeoutMs);

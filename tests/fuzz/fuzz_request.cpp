@@ -21,9 +21,9 @@ struct fixture {
   http::static_files files{""};
   facts::limits lim;
   facts::metrics stats;
-  std::string token = "s3cret";
-  http::route_context ctx{cors,  files, hub,  store, std::chrono::steady_clock::now(),
-                          token, lim,   stats};
+  http::access_gate access{{}, "s3cret", nullptr};
+  http::route_context ctx{cors,   files, hub,  store, std::chrono::steady_clock::now(),
+                          access, lim,   stats};
 
   fixture() {
     lim.max_fact_bytes = 4096;

@@ -166,7 +166,7 @@ TEST_CASE("nats fixture: a single JetStream server starts, stops and starts agai
 }
 
 TEST_CASE("3 factsd on a 3-node cluster: every stream gets every acknowledged fact once, in order",
-          "[nats][cluster]") {
+          "[nats][cluster][serial]") {
   nats_cluster nats(3);
   auto const all = start_instances(nats.store_url("s1", 3), 3);
   auto streams = open_streams(all, streams_per_instance);
@@ -184,7 +184,7 @@ TEST_CASE("3 factsd on a 3-node cluster: every stream gets every acknowledged fa
 }
 
 TEST_CASE("SIGKILL of one factsd under load: its streams resume on another instance exactly",
-          "[nats][cluster]") {
+          "[nats][cluster][serial]") {
   nats_cluster nats(3);
   auto all = start_instances(nats.store_url("s2", 3), 3);
   auto streams = open_streams(all, streams_per_instance);
@@ -251,7 +251,7 @@ TEST_CASE("SIGKILL of one factsd under load: its streams resume on another insta
 }
 
 TEST_CASE("SIGKILL of the stream's NATS leader under load: 201 or 503 in time, then it recovers",
-          "[nats][cluster]") {
+          "[nats][cluster][serial]") {
   nats_cluster nats(3);
   auto const all = start_instances(nats.store_url("s3", 3), 3);
   auto const leader = nats.wait_stream_leader("s3", 20s);
@@ -305,7 +305,7 @@ TEST_CASE("SIGKILL of the stream's NATS leader under load: 201 or 503 in time, t
 }
 
 TEST_CASE("an instance started after 10,000 facts serves them: snapshot, pages, one, catch-up",
-          "[nats][history]") {
+          "[nats][history][serial]") {
   nats_cluster nats(1);
   auto const store = nats.store_url("s4", 1);
   factsd_instance first(store, nats_test_flags());
@@ -377,7 +377,7 @@ TEST_CASE("the same Idempotency-Key on two instances: one fact, a replay, and 40
 }
 
 TEST_CASE("all NATS servers down: 503 in time, heartbeats go on, /healthz 503, then it recovers",
-          "[nats][outage]") {
+          "[nats][outage][serial]") {
   nats_cluster nats(1);
   std::vector<std::unique_ptr<factsd_instance>> all;
   all.push_back(std::make_unique<factsd_instance>(nats.store_url("s6", 1), nats_test_flags()));

@@ -151,7 +151,7 @@ std::size_t occurrences(std::string_view text, std::string_view needle) {
 TEST_CASE(
     "hardening: a stream that never reads is cut off, 100 others get every fact, memory stays "
     "bounded",
-    "[hardening][slow][concurrency]") {
+    "[hardening][slow][concurrency][serial]") {
   // Under ThreadSanitizer the same scenario runs smaller: it is the races that matter there.
   std::size_t const normal_streams = under_tsan ? 20 : 100;
   // 2,000 x 10 KiB: 20 MiB of facts. Even the smaller run must outgrow the kernel's buffers
@@ -339,7 +339,7 @@ TEST_CASE(
 }
 
 TEST_CASE("hardening: a write stalled past --write-timeout ends that stream, and only that one",
-          "[hardening][slow][concurrency]") {
+          "[hardening][slow][concurrency][serial]") {
   // A queue bound too large to matter here: only the write timeout can end the stalled stream.
   test_server srv([](facts::config& cfg) {
     cfg.limits.max_queue_bytes = std::size_t{256} << 20;
@@ -745,7 +745,7 @@ TEST_CASE("hardening: JSON nested 100,000 deep is refused with 400, without a cr
 }
 
 TEST_CASE("hardening: a flood of 5,000 silent connections does not stop the server",
-          "[hardening][limits][flood]") {
+          "[hardening][limits][flood][serial]") {
   constexpr std::size_t flood = 5'000;
   // Each connection is two descriptors in this process: ours and the server's.
   REQUIRE(ensure_fd_limit(2 * flood + 1024));

@@ -603,7 +603,8 @@ TEST_CASE("HTTP/1.1 keep-alive: several requests on one connection are all answe
   CHECK(nlohmann::json::parse(second.body())["facts"] == 1);
 }
 
-TEST_CASE("a thousand concurrent streams all receive every fact in order", "[server][load]") {
+TEST_CASE("a thousand concurrent streams all receive every fact in order",
+          "[server][load][serial]") {
   constexpr std::size_t streams = 1000;
   constexpr int facts_count = 20;
   // Each stream is two descriptors in this process (client and server side), plus slack.

@@ -32,16 +32,26 @@ root=$work/root
 DESTDIR=$root cmake --install "$build" --prefix /usr >"$work/install.log" 2>&1 ||
   { cat "$work/install.log"; fail "cmake --install"; exit 1; }
 unit=$root/usr/lib/systemd/system/factsd.service
+backup_unit=$root/usr/lib/systemd/system/factsd-backup.service
+backup_timer=$root/usr/lib/systemd/system/factsd-backup.timer
 env_file=$root/etc/default/factsd
 check "the binary is installed and runs" "$root/usr/bin/factsd" --version
 check "the systemd unit is installed" test -f "$unit"
 check "the environment file is in /etc/default" test -f "$env_file"
+check "the backup service and its timer are installed" test -f "$backup_unit" -a -f "$backup_timer"
+check "the backup service runs the installed binary's backup" \
+  grep -qx 'ExecStart=/usr/bin/factsd backup --force /var/lib/factsd-backup/facts.db' "$backup_unit"
+check "the backup service runs as the daemon's user" grep -qx 'User=factsd' "$backup_unit"
+check "the installed binary has the backup subcommand" \
+  grep -q "consistent copy" <<<"$("$root/usr/bin/factsd" backup --help)"
 check "the README is in the doc folder" test -f "$root/usr/share/doc/factsd/README.md"
 check "the nginx example is in the doc folder" \
   test -f "$root/usr/share/doc/factsd/examples/nginx/factsd.conf"
 check "the NATS users example is in the doc folder" \
   test -f "$root/usr/share/doc/factsd/examples/nats/users.conf"
 check "the unit starts the installed binary" grep -qx 'ExecStart=/usr/bin/factsd' "$unit"
+check "systemctl reload sends SIGHUP (the secrets are read again)" \
+  grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$unit"
 check "the unit reads the installed environment file" \
   grep -qx 'EnvironmentFile=-/etc/default/factsd' "$unit"
 for line in Type=notify DynamicUser=yes StateDirectory=factsd ProtectSystem=strict \
@@ -67,9 +77,16 @@ check "the environment file sets nothing but FACTSD_ variables" \
 # verify --root resolves ExecStart= inside the DESTDIR; it needs the targets the unit is
 # ordered against there too, so the host's are copied in.
 cp /lib/systemd/system/*.target "$root/usr/lib/systemd/system/"
+# And the kill of ExecReload=, which the package's dependency on procps brings.
+mkdir -p "$root/bin" && cp /bin/kill "$root/bin/kill"
 verify_out=$(systemd-analyze verify --root="$root" "$unit" 2>&1) && verify_rc=0 || verify_rc=$?
 check "systemd-analyze verify passes without a word" test "$verify_rc" -eq 0 -a -z "$verify_out"
 [[ -z "$verify_out" ]] || echo "$verify_out" | sed 's/^/       /'
+backup_out=$(systemd-analyze verify --root="$root" "$backup_unit" "$backup_timer" 2>&1) &&
+  backup_rc=0 || backup_rc=$?
+check "systemd-analyze verify passes the backup service and timer without a word" \
+  test "$backup_rc" -eq 0 -a -z "$backup_out"
+[[ -z "$backup_out" ]] || echo "$backup_out" | sed 's/^/       /'
 # And it would notice a unit whose binary is missing: the check above can fail.
 mv "$root/usr/bin/factsd" "$work/factsd.moved"
 systemd-analyze verify --root="$root" "$unit" >/dev/null 2>&1 && missing_rc=0 || missing_rc=$?
@@ -91,13 +108,15 @@ deb=$(find "$work/deb" -maxdepth 1 -name 'factsd_*.deb' | head -n 1)
 check "cpack made a .deb" test -n "$deb"
 contents=$(dpkg-deb --contents "$deb" | awk '{print $6}')
 for path in ./usr/bin/factsd ./usr/lib/systemd/system/factsd.service ./etc/default/factsd \
+  ./usr/lib/systemd/system/factsd-backup.service ./usr/lib/systemd/system/factsd-backup.timer \
   ./usr/share/doc/factsd/README.md ./usr/share/doc/factsd/examples/nginx/factsd.conf \
   ./usr/share/doc/factsd/examples/nats/users.conf; do
   check "the .deb holds $path" grep -qx -- "$path" <<<"$contents"
 done
 depends=$(dpkg-deb --field "$deb" Depends)
 echo "#    Depends: $depends"
-for lib in libc6 libsqlite3-0 libstdc++6; do
+check "the .deb depends on procps (the kill of ExecReload=)" grep -q procps <<<"$depends"
+for lib in libc6 libsqlite3-0 libstdc++6 libjwt0; do
   check "the .deb depends on $lib (from the shared libraries)" grep -q "$lib" <<<"$depends"
 done
 check "the environment file is a conffile" \

@@ -8,9 +8,9 @@
 
 namespace facts::test {
 
-std::vector<received_fact> read_history(std::uint16_t port, std::size_t limit) {
+std::vector<received_fact> read_history(std::uint16_t port, std::size_t limit,
+                                        std::uint64_t after) {
   std::vector<received_fact> all;
-  std::uint64_t after = 0;
   for (int pages = 0; pages < 100'000; ++pages) {
     auto const target = "/facts?after=" + std::to_string(after) + "&limit=" + std::to_string(limit);
     auto const res = get(port, target);

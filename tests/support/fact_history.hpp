@@ -12,7 +12,8 @@
 namespace facts::test {
 
 /// Every fact of GET /facts?after=...&limit=`limit`, page after page until an empty one; throws
-/// on an answer that is not a page or a `next` that does not move forward.
-std::vector<received_fact> read_history(std::uint16_t port, std::size_t limit = 1000);
+/// on an answer that is not a page or a `next` that does not move forward. From id `after` + 1.
+std::vector<received_fact> read_history(std::uint16_t port, std::size_t limit = 1000,
+                                        std::uint64_t after = 0);
 
 }  // namespace facts::test

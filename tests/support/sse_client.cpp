@@ -95,11 +95,11 @@ struct sse_client::io {
 };
 
 sse_client::sse_client(std::uint16_t port, header_list const& headers,
-                       std::chrono::milliseconds timeout)
+                       std::chrono::milliseconds timeout, std::string_view target)
     : io_(std::make_unique<io>()) {
   auto const deadline = steady_clock::now() + timeout;
   connect_loopback(io_->ioc, io_->socket, port, deadline);
-  auto req = make_request(http::verb::get, "/events", {}, headers);
+  auto req = make_request(http::verb::get, target, {}, headers);
   req.set(http::field::accept, "text/event-stream");
   write(req, deadline);
 

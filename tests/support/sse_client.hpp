@@ -72,7 +72,8 @@ http::response<http::empty_body> parse_head(std::string_view head);
 class sse_client {
  public:
   explicit sse_client(std::uint16_t port, header_list const& headers = {},
-                      std::chrono::milliseconds timeout = default_timeout);
+                      std::chrono::milliseconds timeout = default_timeout,
+                      std::string_view target = "/events");
   ~sse_client();
 
   sse_client(sse_client const&) = delete;

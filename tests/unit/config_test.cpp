@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "facts/config.hpp"
+#include "support/files.hpp"
 
 extern char** environ;
 
@@ -468,4 +469,69 @@ TEST_CASE("config: --retain-facts, --retain-age and --retain-bytes, alone or tog
   check_usage_error(parse({"--retain-bytes", "-5"}));
   check_usage_error(parse({"--retain-facts", "-5"}));
   check_usage_error(parse({"--retain-facts", "many"}));
+}
+
+TEST_CASE("parse_config: the token flags, their FACTSD_* forms, and what is refused at start") {
+  clean_env env;
+  facts::test::temp_dir dir;
+  dir.write("jwt.key", "a-secret-of-more-than-32-bytes-for-config\n");
+  dir.write("short.key", "short\n");
+  auto const key = dir / "jwt.key";
+  auto const short_key = dir / "short.key";
+
+  SECTION("defaults: reads open, no key, the cookie factsd_token") {
+    auto const cfg = parse_ok({});
+    CHECK_FALSE(cfg.reads_need_token);
+    CHECK_FALSE(cfg.jwt_key);
+    CHECK(cfg.jwt_cookie == "factsd_token");
+  }
+  SECTION("flags") {
+    auto const cfg = parse_ok({"--read-auth", "token", "--jwt-key", key.c_str(), "--jwt-audience",
+                               "facts", "--jwt-issuer", "https://app", "--jwt-cookie", "sid"});
+    CHECK(cfg.reads_need_token);
+    REQUIRE(cfg.jwt_key);
+    CHECK(cfg.jwt_key->alg == facts::http::token_key::algorithm::hs256);
+    CHECK(cfg.jwt_key_file == key);
+    CHECK(cfg.jwt_audience == "facts");
+    CHECK(cfg.jwt_issuer == "https://app");
+    CHECK(cfg.jwt_cookie == "sid");
+  }
+  SECTION("environment") {
+    scoped_env a("FACTSD_READ_AUTH", "token");
+    scoped_env b("FACTSD_JWT_KEY", key.c_str());
+    scoped_env c("FACTSD_JWT_AUDIENCE", "facts");
+    scoped_env d("FACTSD_JWT_ISSUER", "https://app");
+    scoped_env e("FACTSD_JWT_COOKIE", "sid");
+    auto const cfg = parse_ok({});
+    CHECK(cfg.reads_need_token);
+    CHECK(cfg.jwt_key);
+    CHECK(cfg.jwt_audience == "facts");
+    CHECK(cfg.jwt_issuer == "https://app");
+    CHECK(cfg.jwt_cookie == "sid");
+  }
+  SECTION("--read-auth token without --jwt-key") {
+    auto const r = parse({"--read-auth", "token"});
+    check_usage_error(r);
+    CHECK(r.message.find("--jwt-key") != std::string::npos);
+  }
+  SECTION("a key that does not load, named with why") {
+    auto const r = parse({"--jwt-key", short_key.c_str()});
+    check_usage_error(r);
+    CHECK(r.message.find("32 bytes") != std::string::npos);
+    check_usage_error(parse({"--jwt-key", (dir / "missing").c_str()}));
+  }
+  SECTION("credentials never go with CORS '*'") {
+    auto const r = parse({"--read-auth", "token", "--jwt-key", key.c_str(), "--cors-origin", "*"});
+    check_usage_error(r);
+    CHECK(r.message.find("'*'") != std::string::npos);
+    CHECK(parse_ok({"--read-auth", "token", "--jwt-key", key.c_str(), "--cors-origin",
+                    "https://app.example"})
+              .cors_origins == std::vector<std::string>{"https://app.example"});
+  }
+  SECTION("other misconfigurations") {
+    check_usage_error(parse({"--read-auth", "maybe"}));
+    check_usage_error(parse({"--jwt-audience", "facts"}));
+    check_usage_error(parse({"--jwt-key", key.c_str(), "--jwt-cookie", "a b"}));
+    check_usage_error(parse({"--jwt-key", key.c_str(), "--jwt-cookie", "a;b"}));
+  }
 }

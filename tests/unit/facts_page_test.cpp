@@ -22,11 +22,11 @@ struct page_fixture {
   facts::http::static_files files{""};
   facts::broadcaster hub{{}, 0};
   facts::memory_store store;
-  std::string publish_token;
+  facts::http::access_gate access;
   facts::limits lim;
   facts::metrics stats;
-  facts::http::route_context ctx{
-      cors, files, hub, store, std::chrono::steady_clock::now(), publish_token, lim, stats};
+  facts::http::route_context ctx{cors,   files, hub,  store, std::chrono::steady_clock::now(),
+                                 access, lim,   stats};
 
   nlohmann::json page(std::string const& query) const {
     facts::http::request req{bhttp::verb::get, "/facts?" + query, 11};

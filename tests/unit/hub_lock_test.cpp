@@ -73,11 +73,11 @@ TEST_CASE("/status and /metrics answer while a publish is stuck under the hub's 
 
   facts::http::cors_policy cors{{"*"}};
   facts::http::static_files files{""};
-  std::string token;
+  facts::http::access_gate access;
   facts::limits lim;
   facts::metrics stats;
-  facts::http::route_context ctx{cors,  files, hub,  store, std::chrono::steady_clock::now(),
-                                 token, lim,   stats};
+  facts::http::route_context ctx{cors,   files, hub,  store, std::chrono::steady_clock::now(),
+                                 access, lim,   stats};
 
   std::thread publisher([&] { hub.publish(facts_from(3, 3)); });
   REQUIRE(sink->wait_inside(5s));  // the publish holds the lock now, and keeps it

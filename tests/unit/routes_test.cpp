@@ -27,16 +27,16 @@ struct fixture {
   facts::http::static_files files{""};
   facts::broadcaster hub{{}, 0};
   facts::memory_store store;
-  std::string publish_token;  // empty: anyone may publish
+  facts::http::access_gate access;  // no secret: anyone may read and publish
   facts::limits lim;
   facts::metrics stats;
-  facts::http::route_context ctx{
-      cors, files, hub, store, std::chrono::steady_clock::now(), publish_token, lim, stats};
+  facts::http::route_context ctx{cors,   files, hub,  store, std::chrono::steady_clock::now(),
+                                 access, lim,   stats};
 
   route_decision route(request const& req) const {
     auto d = facts::http::route_request(req, ctx);
     // What a session runs on the read pool, run here: the answer is the same.
-    if (d.what == action::read) d = {action::respond, d.read(), {}, {}, {}};
+    if (d.what == action::read) d = {action::respond, d.read(), {}, {}, {}, {}};
     return d;
   }
 };
@@ -388,7 +388,7 @@ TEST_CASE("publish_answer when nothing could be stored is a 503 JSON error") {
   fixture f;
   auto const req = post_fact(R"({"a":1})");
   auto const res = facts::http::publish_answer(std::nullopt, req, f.cors);
-  check_error({action::respond, res, {}, {}, {}}, bhttp::status::service_unavailable);
+  check_error({action::respond, res, {}, {}, {}, {}}, bhttp::status::service_unavailable);
 }
 
 TEST_CASE("stream_header_bytes is a complete HTTP/1.1 header block") {
@@ -406,7 +406,7 @@ TEST_CASE("stream_header_bytes is a complete HTTP/1.1 header block") {
 
 TEST_CASE("with a publish token, POST /fact needs Authorization: Bearer <token>") {
   fixture f;
-  f.publish_token = "s3cret";
+  f.access.replace_publish_token("s3cret");
   auto const with_auth = [&](std::optional<std::string> auth) {
     auto req = post_fact(R"({"a":1})");
     if (auth) req.set(bhttp::field::authorization, *auth);
@@ -514,7 +514,7 @@ facts::http::request_header post_head(std::string target, header_list_t const& h
 
 TEST_CASE("refusal_before_body refuses from the head what routing would refuse") {
   fixture f;
-  f.publish_token = "s3cret";
+  f.access.replace_publish_token("s3cret");
   std::string const json = "application/json";
   std::string const bearer = "Bearer s3cret";
   struct example {
@@ -556,7 +556,7 @@ TEST_CASE("refusal_before_body refuses from the head what routing would refuse")
 
 TEST_CASE("refusal_before_body lets an acceptable POST /fact through") {
   fixture f;
-  f.publish_token = "s3cret";
+  f.access.replace_publish_token("s3cret");
   auto const head = post_head("/fact", {{"Authorization", "Bearer s3cret"},
                                         {"Content-Type", "application/json; charset=utf-8"},
                                         {"Idempotency-Key", "k-1"}});

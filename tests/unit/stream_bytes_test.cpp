@@ -51,3 +51,19 @@ TEST_CASE("a stream lets go of a shared frame it is writing, keeping what it cho
   // Either way the stream no longer holds the shared frame.
   CHECK(chunk.use_count() == 1);
 }
+
+TEST_CASE("once the last frame has begun, frames the log gains later are not the stream's") {
+  // A stream whose token expired while facts keep coming: its `auth` event is never cut.
+  facts::frame_log log;
+  stream_bytes out;
+  log.append(text("id: 1\ndata: {}\n\n"), {1, {}, 1});
+  out.set_last(text("event: auth\ndata: {}\n\n"));
+  CHECK(owed(out, log) == "id: 1\ndata: {}\n\nevent: auth\ndata: {}\n\n");
+  out.take(16 + 5, log, true);  // the log's frame and five bytes of the last one
+  CHECK(out.last_started());
+  log.append(text("id: 2\ndata: {}\n\n"), {1, {}, 2});
+  CHECK(owed(out, log) == ": auth\ndata: {}\n\n");
+  out.take(17, log, true);
+  CHECK_FALSE(out.last_owed());
+  CHECK(owed(out, log).empty());
+}

@@ -15,7 +15,9 @@ namespace facts::http {
  */
 class cors_policy {
  public:
-  explicit cors_policy(std::vector<std::string> origins);
+  /// `credentials`: a listed origin's page may send its cookies (the token of --jwt-cookie), so
+  /// it gets `Access-Control-Allow-Credentials: true`; `*` never does, whatever this says.
+  explicit cors_policy(std::vector<std::string> origins, bool credentials = false);
 
   /// Adds the CORS headers every response carries, for a request from `origin` (may be empty).
   void apply(bhttp::fields& out, std::string_view origin) const;
@@ -33,6 +35,7 @@ class cors_policy {
   void each_header(std::string_view origin, Emit&& emit) const;
 
   bool any_ = false;
+  bool credentials_ = false;
   std::vector<std::string> origins_;
   std::string any_lines_;  // append()'s lines when any origin may read: the same for everyone
 };

@@ -90,6 +90,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   std::size_t lingered_bytes_ = 0;  // drained after the last answer, bounded by linger_limit
   bool answering_ = false;          // counted in requests_in_flight
   bool served_ = false;             // a request was answered: waits now get the idle timeout
+  // When the token of the stream being opened expires (route_decision::expires).
+  std::optional<std::chrono::system_clock::time_point> stream_expires_;
 };
 
 }  // namespace facts::http

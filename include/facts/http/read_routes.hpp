@@ -9,6 +9,7 @@
 
 #include "facts/broadcaster.hpp"
 #include "facts/catch_up_reader.hpp"
+#include "facts/http/access_gate.hpp"
 #include "facts/http/cors.hpp"
 #include "facts/http/net.hpp"
 #include "facts/http/static_files.hpp"
@@ -25,7 +26,7 @@ struct route_context {
   broadcaster const& hub;
   fact_store const& store;
   std::chrono::steady_clock::time_point started;
-  std::string const& publish_token;  ///< empty: anyone may publish
+  access_gate const& access;  ///< who may read and publish
   limits const& lim;
   metrics const& stats;
   std::uint64_t max_lag = 1000;               ///< /healthz answers 503 beyond it (--max-lag)

@@ -30,6 +30,10 @@ bool is_json_media_type(std::string_view content_type);
 /// we take numbers).
 std::optional<std::string_view> query_param(std::string_view target, std::string_view name);
 
+/// `target` as it may be logged: an `access_token` in its query is replaced by `<hidden>`, so
+/// that no token ever reaches a log.
+std::string target_for_log(std::string_view target);
+
 /// A decimal number that is all of `text`, or nullopt.
 std::optional<std::uint64_t> parse_u64(std::string_view text);
 

@@ -57,6 +57,9 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   /// The server stops: send what is owed, then `last`, then close.
   void finish(frame last);
 
+  /// Its token expired: send what is owed, then `last` (the `auth` event), then close.
+  void expire(frame last);
+
   /// Ends a stream whose socket took nothing for `--write-timeout` by `now`. Returns whether
   /// the stream is still waiting for room, and so still to be watched.
   bool check_stall(std::chrono::steady_clock::time_point now);
@@ -84,6 +87,8 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   void wait_hangup();
   void on_readable(beast::error_code ec);
   void end(stream_end why);
+  /// Sends what is owed, then `last`, then ends the stream for `why`.
+  void close_after(frame last, stream_end why);
 
   tcp::socket socket_;
   stream_group& group_;
@@ -94,11 +99,12 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   std::size_t client_bytes_ = 0;  // bytes the client sent after its request, dropped
   std::chrono::steady_clock::time_point stalled_since_;  // the socket's last progress
   std::chrono::steady_clock::time_point last_byte_;      // when a write last took bytes
-  bool joined_ = false;   // counted by the hub: reads the log, leaves once
-  bool blocked_ = false;  // the socket is full: waiting for room
-  bool lagging_ = false;  // counted in metrics' lagging gauge
-  bool watched_ = false;  // in the group's list for the stall check
-  bool closing_ = false;  // close once everything owed is written
+  bool joined_ = false;                            // counted by the hub: reads the log, leaves once
+  bool blocked_ = false;                           // the socket is full: waiting for room
+  bool lagging_ = false;                           // counted in metrics' lagging gauge
+  bool watched_ = false;                           // in the group's list for the stall check
+  bool closing_ = false;                           // close once everything owed is written
+  stream_end closing_why_ = stream_end::shutdown;  // what the stream ends as, once closing_
   bool closed_ = false;
   // History: the snapshot and the catch-up, sent before any of the log. While it is owed the
   // stream holds the log at its position (the frames above catch_up_until_), at most

@@ -50,6 +50,9 @@ class stream_bytes {
       own_.erase(own_.begin());
   }
   bool last_owed() const { return last_ && last_sent_ < last_->size(); }
+  /// Whether the last frame is partly written: the log ends there for this stream, even if
+  /// frames came after (a stream whose token expired while facts keep coming).
+  bool last_started() const { return last_ && last_sent_ > 0; }
 
   /// Next byte of the log this stream sends (the log part starts there).
   std::uint64_t position() const { return position_; }
@@ -75,7 +78,7 @@ class stream_bytes {
       auto const from = i == 0 ? own_sent_ : 0;
       if (!visit(part::own, own_[i].bytes->data() + from, own_[i].size - from)) return;
     }
-    if (reads_log) {
+    if (reads_log && !last_started()) {
       if constexpr (log_as_one_run) {
         auto const size = static_cast<std::size_t>(log.end_offset() - position_);
         if (size > 0 && !visit(part::log, nullptr, size)) return;

@@ -50,9 +50,11 @@ class stream_group : public subscriber, public std::enable_shared_from_this<stre
   void close() override;
 
   /// On the group's thread: asks the hub to let a stream in and starts it with `head` (the
-  /// response head and retry:) and its snapshot, or refuses it with a later retry:.
+  /// response head and retry:) and its snapshot, or refuses it with a later retry:. A stream
+  /// opened with a token ends when it `expires`, with an `auth` event.
   void open(tcp::socket socket, std::string head, std::chrono::milliseconds retry,
-            std::optional<std::string> const& last_event_id);
+            std::optional<std::string> const& last_event_id,
+            std::optional<std::chrono::system_clock::time_point> expires = std::nullopt);
 
   // For the group's streams, on its thread.
   frame_log const& log() const { return log_; }
@@ -79,6 +81,8 @@ class stream_group : public subscriber, public std::enable_shared_from_this<stre
   void on_tick(frame f);
   void on_close();
   void schedule_stall_check();
+  /// Ends the streams whose token expired by `now` (see expiries_).
+  void end_expired(std::chrono::steady_clock::time_point now);
 
   net::io_context& ioc_;
   broadcaster& hub_;
@@ -108,6 +112,15 @@ class stream_group : public subscriber, public std::enable_shared_from_this<stre
   bool release_posted_ = false;
   bool closing_ = false;
   net::steady_timer stall_timer_;
+  /** Represents when one stream's token expires. */
+  struct expiry {
+    std::chrono::steady_clock::time_point at;
+    std::weak_ptr<sse_session> stream;
+  };
+  // A heap, soonest first, looked at by the stall check: a check costs nothing until a token
+  // is due, however many streams are open. A stream gone before its expiry is dropped then.
+  std::vector<expiry> expiries_;
+  frame const token_expired_;  // the `auth` event every expired stream ends with
   metrics::write_tally tally_;
 };
 

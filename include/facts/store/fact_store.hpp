@@ -18,6 +18,13 @@ class store_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/** Represents a store failure the store has logged already, once for as long as it lasts (a full
+ * disk): whoever catches it refuses the facts without logging each refusal. */
+class store_reported_error : public store_error {
+ public:
+  using store_error::store_error;
+};
+
 /** Represents one fact to store, with the client's Idempotency-Key (empty: none). */
 struct append_request {
   std::string json;

@@ -52,7 +52,8 @@ class sqlite_checkpointer {
   std::condition_variable wake_;
   bool wanted_ = false;
   bool stopping_ = false;
-  std::thread thread_;  // last: started once everything it reads exists
+  bool out_of_space_ = false;  // the last checkpoint failed for lack of space; only the thread
+  std::thread thread_;         // last: started once everything it reads exists
 };
 
 }  // namespace facts

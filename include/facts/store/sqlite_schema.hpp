@@ -16,6 +16,11 @@ namespace facts {
  */
 bool check_schema(SQLite::Database& db, std::string const& path);
 
+/// Checks, reading only, that the file open on `db` is marked as a factsd database of this
+/// schema version (its header's application_id and user_version); throws store_error naming
+/// `path` when not, an empty file included. Reads no table: what a backup checks of its source.
+void check_factsd_header(SQLite::Database& db, std::string const& path);
+
 /// Creates the tables of an empty file and marks it as ours, in one transaction.
 void create_schema(SQLite::Database& db);
 

@@ -13,6 +13,7 @@
 #include "facts/store/fact_store.hpp"
 #include "facts/store/idempotency_keys.hpp"
 #include "facts/store/retention_bounds.hpp"
+#include "facts/store/sqlite_disk_space.hpp"
 #include "facts/store/sqlite_file_lock.hpp"
 #include "facts/store/sync_mode.hpp"
 
@@ -46,14 +47,16 @@ class sqlite_store final : public fact_store {
   static constexpr std::int64_t wal_size_limit = 8 * 1024 * 1024;
 
   /// Opens or creates the database. Throws store_error, leaving the file as it was, when it is
-  /// not a factsd database, is corrupt, is held by another process or cannot be written. With
-  /// retention bounds, a file made without auto_vacuum = INCREMENTAL is converted first (one
-  /// VACUUM, logged), so that the space of removed facts goes back to the disk.
+  /// not a factsd database, is corrupt, is held by another process or cannot be written, or its
+  /// disk is full. With retention bounds, a file made without auto_vacuum = INCREMENTAL is
+  /// converted first (one VACUUM, logged), so that the space of removed facts goes back to the
+  /// disk.
   sqlite_store(std::string path, sync_mode sync, retention_bounds retention = {});
   ~sqlite_store() override;
 
   using fact_store::append;
-  /// Throws store_error, storing nothing, once the file was deleted or replaced (see problem()).
+  /// Throws store_error, storing nothing, once the file was deleted or replaced (see problem()),
+  /// and store_reported_error, storing nothing, when the disk is full.
   std::vector<append_result> append(std::vector<append_request> const& requests) override;
   std::vector<fact> read_after(std::uint64_t after, std::size_t max) const override;
   std::vector<fact> read_latest(std::size_t max) const override;
@@ -85,6 +88,7 @@ class sqlite_store final : public fact_store {
   std::string path_;
   sync_mode sync_;
   retention_bounds bounds_;
+  sqlite_disk_space disk_;  // first to be built: a start on a full disk opens nothing
   sqlite_file_lock file_;
 
   // Guards the writer's connection, its statements and keys_: one writer at a time. The
