@@ -63,9 +63,14 @@ publish_wrk() {
   hz=$(getconf CLK_TCK)
   ((requests > 0)) && cpu_us=$(awk -v t=$((after - before)) -v hz="$hz" -v n="$requests" \
     'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+  # A retained run's longest deletion step (a step holds the writer's commits off): this
+  # factsd's /metrics, over its whole run (warm-up and the measured seconds).
+  local step_ms=""
+  [[ $label != *-retain ]] || step_ms=$(curl -s "http://127.0.0.1:$server_port/metrics" |
+    awk '$1 == "factsd_retention_step_seconds_max" { printf "%.2f", $2 * 1000 }')
   echo "record table=publish label=$label publishers=$publishers round=$round requests=$requests" \
     "posts_per_s=$rate p50_ms=$p50 p99_ms=$p99 failed=$bad server_cpu_us_per_post=$cpu_us" \
-    "steal_pct=$steal_pct" >>"$publish_records"
+    "steal_pct=$steal_pct${step_ms:+ step_max_ms=$step_ms}" >>"$publish_records"
   log "publish: $label, $publishers publishers: $rate POSTs/s, p99 $p99 ms, $cpu_us µs CPU each," \
     "$steal_pct% stolen"
 }
@@ -165,6 +170,12 @@ paired_ratio() {
   done | sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f×", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; else print "–" }'
 }
 
+# The highest step_max_ms of LABEL's rounds at PUBLISHERS.
+longest_step() {
+  grep "table=publish label=$1 publishers=$2 round=" "$publish_records" |
+    sed -n 's/.* step_max_ms=\([0-9.]*\).*/\1/p' | sort -n | tail -1 | awk '{ print } END { if (!NR) print "–" }'
+}
+
 # The lowest and highest stolen % of LABEL's rounds at PUBLISHERS, as "3–12".
 steal_range() {
   grep "table=publish label=$1 publishers=$2 round=" "$publish_records" |
@@ -239,6 +250,14 @@ $(for p in "${publish_counts[@]}"; do
     n=$(paired_ratio factsd-normal-retain factsd-normal "$p" posts_per_s)
     f=$(paired_ratio factsd-full-retain factsd-full "$p" posts_per_s)
     echo "- $p publishers: \`--sync normal\` $n ($(verdict "$n" 0.9 min)), \`--sync full\` $f ($(verdict "$f" 0.9 min))"
+  done)
+
+The longest deletion step of each retained run (\`factsd_retention_step_seconds_max\`: a step
+holds the writer's commits off while it runs), the highest over the rounds, in ms:
+$(for p in "${publish_counts[@]}"; do
+    n=$(longest_step factsd-normal-retain "$p")
+    f=$(longest_step factsd-full-retain "$p")
+    echo "- $p publishers: \`--sync normal\` $n, \`--sync full\` $f"
   done)
 
 ### Publishing with $publish_streams streams open
