@@ -1,9 +1,9 @@
-# Unity batches for the sanitizer test tree: the library's files each parse Asio, Beast,
-# nlohmann/json and spdlog and generate the same inline code again, which under ASan + UBSan
+# Unity batches for the sanitizer test trees: the library's files each parse Asio, Beast,
+# nlohmann/json and spdlog and generate the same inline code again, which under a sanitizer
 # costs more than our own code. Batched, the three libraries compile in about a third of the
-# time (scripts/test turns this on for build-test only). Off by default: every other build,
-# the ThreadSanitizer tree among them, compiles each file on its own, which also shows an
-# include a file forgot.
+# time (scripts/test turns this on for build-test and build-tsan). Off by default: the release
+# build (the README's first command, scripts/bench) compiles each file on its own, which also
+# shows an include a file forgot.
 option(FACTS_UNITY "Compile the libraries in unity batches" OFF)
 
 function(facts_set_unity target)
