@@ -18,9 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// How long the source's connection waits for the WAL index while factsd holds it.
-constexpr int busy_timeout_ms = 5000;
-
 std::string system_error(std::string const& what, std::string const& path) {
   return what + " " + path + ": " + std::strerror(errno);
 }
@@ -102,7 +99,7 @@ sqlite_backup_result backup_sqlite(std::string const& source, std::string const&
   try {
     // Read-only: a backup never changes the source, and when no factsd holds it, closing this
     // connection does not checkpoint or remove its WAL.
-    SQLite::Database db(source, SQLite::OPEN_READONLY, busy_timeout_ms);
+    SQLite::Database db(source, SQLite::OPEN_READONLY, sqlite_busy_timeout_ms);
     check_factsd_header(db, source);
     // One statement, one read transaction: the copy is the database as of its start. SQLite's
     // backup API from another process starts over at every commit the writer makes: in small

@@ -20,8 +20,6 @@ namespace facts {
 
 namespace {
 
-// How long a connection waits for another of ours (opening, the WAL index) before failing.
-constexpr int busy_timeout_ms = 5000;
 // Read connections: reads by several threads at once (catch-up pages, replays) each get one.
 constexpr int reader_connections = 4;
 // PRAGMA auto_vacuum's value for INCREMENTAL.
@@ -82,7 +80,8 @@ void sqlite_store::open() {
   // reader while taken, the checkpointer's by its thread), so SQLite's lock around every call
   // on it (two per bind, per step) only cost time.
   db_ = std::make_unique<SQLite::Database>(
-      path_, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX, busy_timeout_ms);
+      path_, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX,
+      sqlite_busy_timeout_ms);
   bool const fresh = check_schema(*db_, path_);
   // Before anything writes the file (the write lock below, the WAL's header): only a database
   // with no page yet takes it without a VACUUM. The pages of facts that retention removes go
@@ -114,8 +113,8 @@ void sqlite_store::open() {
   // Before the readers: what a start finds beyond the bounds is deleted before any read.
   start_retention();
   // Opened now, while the path is surely ours.
-  readers_ = std::make_unique<sqlite_readers>(path_, reader_connections, busy_timeout_ms);
-  checkpointer_ = std::make_unique<sqlite_checkpointer>(path_, busy_timeout_ms, mutex_);
+  readers_ = std::make_unique<sqlite_readers>(path_, reader_connections, sqlite_busy_timeout_ms);
+  checkpointer_ = std::make_unique<sqlite_checkpointer>(path_, sqlite_busy_timeout_ms, mutex_);
   checkpointer_->watch(*db_);
 }
 

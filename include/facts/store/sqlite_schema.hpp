@@ -8,6 +8,10 @@ class Database;
 
 namespace facts {
 
+/// How long any connection of ours to a factsd database (the daemon's, a backup's) waits for
+/// another one (opening, the WAL index) before failing.
+inline constexpr int sqlite_busy_timeout_ms = 5000;
+
 /**
  * Checks, reading only, that the file open on `db` is a factsd database of this schema version,
  * not damaged, or an empty file: a file that is not ours is never written to. Returns true for an
