@@ -1,8 +1,9 @@
 # The online backup table of scripts/bench (issue 19), sourced by it: how much `factsd backup`
 # holds up the commits of a factsd that publishes while it copies. A factsd on sqlite
 # (--sync normal, --threads 1) is filled by wrk for BACKUP_FILL_SECONDS (8), then in each of
-# BACKUP_ROUNDS (3) rounds wrk POSTs over 8 keep-alive connections for 6 s twice: once alone,
-# once with `factsd backup` started 1 s in. The backup is one read transaction (VACUUM INTO),
+# BACKUP_ROUNDS (3) rounds wrk POSTs over 8 keep-alive connections for 6 s three times: alone,
+# with `factsd backup` started 1 s in, and with the backup run as factsd-backup.service runs it
+# (Nice=10, IOSchedulingClass=idle). The backup is one read transaction (VACUUM INTO),
 # which never takes the WAL writer's lock: what it costs the POSTs is the CPU and disk it takes
 # on the machine. Unpinned: factsd, wrk and the backup share the CPUs. Uses scripts/bench's
 # start_peer, stop_peer, log, $work and $build, and publish_table.bash's wrk_ms and field.
@@ -12,15 +13,17 @@ backup_fill_seconds=${BACKUP_FILL_SECONDS:-8}
 backup_records=$work/backup-records.txt
 backup_dir=$work/backup
 
-backup_wrk() { # round, "alone" or "backup" -> one record
+backup_wrk() { # round, "alone", "backup" or "backup-as-unit" -> one record
   local round=$1 run=$2 url=http://127.0.0.1:$server_port/fact out backup_line=""
   local wrk_out=$work/backup-wrk.txt
   wrk -t1 -c8 -d6s --latency -s "$post_script" "$url" >"$wrk_out" &
   local wrk_pid=$!
-  if [[ $run == backup ]]; then
+  if [[ $run != alone ]]; then
+    local as_unit=()
+    [[ $run != backup-as-unit ]] || as_unit=(nice -n 10 ionice -c 3)
     sleep 1
     rm -f "$backup_dir/copy.db"
-    backup_line=$($build/factsd backup --store "sqlite:$backup_dir/facts.db" "$backup_dir/copy.db" 2>&1 |
+    backup_line=$("${as_unit[@]}" $build/factsd backup --store "sqlite:$backup_dir/facts.db" "$backup_dir/copy.db" 2>&1 |
       tail -1)
   fi
   wait "$wrk_pid"
@@ -50,6 +53,7 @@ run_backup_table() {
   for ((round = 1; round <= backup_rounds; round++)); do
     backup_wrk "$round" alone
     backup_wrk "$round" backup
+    backup_wrk "$round" backup-as-unit
   done
   stop_peer
 }
@@ -60,8 +64,9 @@ print_backup_report() {
 ## Online backup
 
 A factsd on sqlite (\`--sync normal\`, \`--threads 1\`) filled by wrk for ${backup_fill_seconds} s, then in
-each round wrk POSTing a ${#publish_body}-byte fact over 8 keep-alive connections for 6 s, once alone and
-once with \`factsd backup\` of the same file started 1 s in (the database grows by every round).
+each round wrk POSTing a ${#publish_body}-byte fact over 8 keep-alive connections for 6 s: alone, with
+\`factsd backup\` of the same file started 1 s in, and with that backup run as
+\`factsd-backup.service\` runs it (\`nice -n 10 ionice -c 3\`) (the database grows by every run).
 Unpinned: factsd, wrk and the backup share the machine's CPUs. Latencies are wrk's, per POST.
 
 | round | run | POSTs/s | p99 ms | max ms | backup: bytes | backup: ms |
