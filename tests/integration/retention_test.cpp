@@ -18,12 +18,12 @@
 #include <thread>
 #include <vector>
 
+#include "support/bulk_publish.hpp"
 #include "support/factsd_instance.hpp"
 #include "support/files.hpp"
 #include "support/http_client.hpp"
 #include "support/metrics.hpp"
 #include "support/process.hpp"
-#include "support/publish_load.hpp"
 #include "support/sse_client.hpp"
 #include "support/wait.hpp"
 
@@ -87,18 +87,11 @@ std::uint64_t status_of(std::uint16_t port, char const* key) {
   return ft::status(port).at(key).get<std::uint64_t>();
 }
 
-/// Publishes `count` facts through 16 keep-alive publishers; every one must be acknowledged.
+/// Publishes `count` facts (bulk_publish: pipelined, no keys); every one must be acknowledged.
 /// Returns the info of each acknowledged fact by its id.
 std::map<std::uint64_t, std::string> publish(std::uint16_t port, std::size_t count,
                                              std::string const& tag) {
-  ft::publish_load load({port}, {.publishers = 16,
-                                 .facts = count,
-                                 .tag = tag,
-                                 .give_up_after = std::chrono::milliseconds(240'000)});
-  load.wait();
-  std::map<std::uint64_t, std::string> by_id;
-  for (auto const& f : load.facts())
-    if (f.id != 0) by_id.emplace(f.id, f.info);
+  auto by_id = ft::bulk_publish(port, count, tag);
   REQUIRE(by_id.size() == count);
   return by_id;
 }
