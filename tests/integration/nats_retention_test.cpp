@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "support/bulk_publish.hpp"
+#include "support/fact_history.hpp"
 #include "support/http_client.hpp"
 #include "support/metrics.hpp"
 #include "support/nats_cluster.hpp"
@@ -40,29 +41,6 @@ facts::config bounded_config(std::string const& url, facts::retention_bounds bou
 
 std::uint64_t nats_status_value(std::uint16_t port, char const* key) {
   return status(port).at(key).get<std::uint64_t>();
-}
-
-/// Every fact's info GET /facts serves from `after` on, by id.
-std::map<std::uint64_t, std::string> nats_served(std::uint16_t port, std::uint64_t after = 0) {
-  std::map<std::uint64_t, std::string> out;
-  for (int pages = 0; pages < 1000; ++pages) {
-    auto const res = get(port, "/facts?after=" + std::to_string(after) + "&limit=1000");
-    REQUIRE(res.result_int() == 200);
-    auto const body = nlohmann::json::parse(res.body());
-    if (body.at("facts").empty()) return out;
-    for (auto const& item : body.at("facts"))
-      out.emplace(item.at("id").get<std::uint64_t>(), item.at("fact").value("info", ""));
-    after = body.at("next").get<std::uint64_t>();
-  }
-  FAIL("GET /facts never returned an empty page");
-  return out;
-}
-
-std::vector<std::string> nats_infos_of(std::string const& array) {
-  std::vector<std::string> out;
-  for (auto const& f : nlohmann::json::parse(array))
-    out.push_back(f.value("info", ""));
-  return out;
 }
 
 /// The stream's config as the server's monitoring port shows it.
@@ -99,30 +77,30 @@ TEST_CASE("nats: with --retain-facts 1000, 50,000 facts leave exactly the newest
     // What this instance serves: the stream's first seq moved, and its window follows it.
     CHECK(nats_status_value(a.port(), "first_id") == 49'001);
     CHECK(nats_status_value(a.port(), "facts") == 1000);
-    auto const page = nats_served(a.port(), 12);
+    auto const page = read_history(a.port(), 1000, 12);
     REQUIRE(page.size() == 1000);
-    CHECK(page.begin()->first == 49'001);
+    CHECK(page.front().id == 49'001);
     CHECK(get(a.port(), "/facts/49000").result() == http::status::not_found);
     CHECK(is_json_error(get(a.port(), "/facts/1")));
     sse_client fresh(a.port());
     auto const snapshot = fresh.next_event(20s);
     REQUIRE(snapshot);
     CHECK(snapshot->id == "50000");
-    CHECK(nats_infos_of(snapshot->data) == newest);
+    CHECK(infos_of_array(snapshot->data) == newest);
     sse_client behind(a.port(), {{"Last-Event-ID", "48000"}});
     auto const reset = behind.next_event(20s);
     REQUIRE(reset);
     CHECK(reset->type == "reset");
-    CHECK(nats_infos_of(reset->data) == newest);
+    CHECK(infos_of_array(reset->data) == newest);
   }
   // An instance that starts now reads only what the stream kept; a direct get of a removed
   // seq is a 404, not an error; ids go on.
   test_server late(bounded_config(url, {.facts = 1000}));
   CHECK(nats_status_value(late.port(), "first_id") == 49'001);
-  auto const page = nats_served(late.port());
+  auto const page = read_history(late.port());
   REQUIRE(page.size() == 1000);
-  CHECK(page.begin()->first == 49'001);
-  CHECK(page.begin()->second == published.at(49'001));
+  CHECK(page.front().id == 49'001);
+  CHECK(page.front().info == published.at(49'001));
   auto const gone = get(late.port(), "/facts/48999");
   CHECK(gone.result() == http::status::not_found);
   CHECK(is_json_error(gone));
@@ -130,7 +108,7 @@ TEST_CASE("nats: with --retain-facts 1000, 50,000 facts leave exactly the newest
   auto const first = catching_up.next_event(20s);
   REQUIRE(first);
   CHECK(first->type == "message");
-  CHECK(nats_infos_of(first->data).front() == published.at(49'002));
+  CHECK(infos_of_array(first->data).front() == published.at(49'002));
   auto const next = post_fact(late.port(), R"({"info":"after"})");
   REQUIRE(next.result() == http::status::created);
   CHECK(header(next, "Location") == "/facts/50001");
@@ -149,7 +127,7 @@ TEST_CASE("nats: facts older than --retain-age are removed by JetStream and no l
     REQUIRE(post_fact(a.port(), R"({"info":"old"})").result() == http::status::created);
   CHECK(nats_status_value(a.port(), "facts") == 10);
   CHECK(eventually([&] { return nats_status_value(a.port(), "first_id") == 11; }, 20s));
-  CHECK(nats_served(a.port()).empty());
+  CHECK(read_history(a.port()).empty());
   CHECK(get(a.port(), "/facts/10").result() == http::status::not_found);
   auto const next = post_fact(a.port(), R"({"info":"new"})");
   CHECK(header(next, "Location") == "/facts/11");
@@ -181,7 +159,7 @@ TEST_CASE("nats: instances started with other --retain-* flags: the last one set
   for (auto const p : {first.port(), *port}) {
     INFO("port " << p);
     CHECK(eventually([&] { return nats_status_value(p, "first_id") == 31; }, 10s));
-    CHECK(nats_served(p).size() == 50);
+    CHECK(read_history(p).size() == 50);
   }
   second.send_signal(SIGTERM);
   CHECK(second.wait_exit(20s));

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "support/bulk_publish.hpp"
+#include "support/fact_history.hpp"
 #include "support/factsd_instance.hpp"
 #include "support/files.hpp"
 #include "support/http_client.hpp"
@@ -46,37 +47,7 @@ void stop_cleanly(ft::factsd_instance& daemon) {
   CHECK(daemon.process().exit_code() == 0);
 }
 
-/** Represents one fact as GET /facts serves it. */
-struct served_fact {
-  std::uint64_t id = 0;
-  std::string info;
-};
-
-/// Every fact GET /facts serves from `after` on, walking the pages.
-std::vector<served_fact> read_all(std::uint16_t port, std::uint64_t after = 0) {
-  std::vector<served_fact> all;
-  for (int pages = 0; pages < 1000; ++pages) {
-    auto const res = ft::get(port, "/facts?after=" + std::to_string(after) + "&limit=1000");
-    REQUIRE(res.result_int() == 200);
-    auto const body = nlohmann::json::parse(res.body());
-    if (body.at("facts").empty()) return all;
-    for (auto const& item : body.at("facts"))
-      all.push_back({item.at("id").get<std::uint64_t>(), item.at("fact").value("info", "")});
-    after = body.at("next").get<std::uint64_t>();
-  }
-  FAIL("GET /facts never returned an empty page");
-  return all;
-}
-
-/// The infos of a snapshot's JSON array.
-std::vector<std::string> infos_of(std::string const& array) {
-  std::vector<std::string> out;
-  for (auto const& f : nlohmann::json::parse(array))
-    out.push_back(f.value("info", ""));
-  return out;
-}
-
-std::vector<std::string> infos_of(std::vector<served_fact> const& facts) {
+std::vector<std::string> infos_of(std::vector<ft::received_fact> const& facts) {
   std::vector<std::string> out;
   for (auto const& f : facts)
     out.push_back(f.info);
@@ -161,7 +132,7 @@ std::vector<std::string> resumed_infos(std::uint16_t port, std::uint64_t last_ev
   auto const first = stream.next_event(20s);
   REQUIRE(first.has_value());
   first_type = first->type;
-  auto infos = infos_of(first->data);
+  auto infos = ft::infos_of_array(first->data);
   auto id = std::stoull(first->id.value_or("0"));
   while (id < last) {
     auto const e = stream.next_event(20s);
@@ -219,12 +190,12 @@ TEST_CASE("retention: each local store keeps exactly the newest 1,000 of 50,000 
   REQUIRE(newest.size() == 1000);
 
   // GET /facts: exactly the newest 1,000, from after=0 and from an `after` below the oldest.
-  auto const all = read_all(daemon->port());
+  auto const all = ft::read_history(daemon->port());
   REQUIRE(all.size() == 1000);
   CHECK(all.front().id == first);
   CHECK(all.back().id == last);
   CHECK(infos_of(all) == newest);
-  auto const from_removed = read_all(daemon->port(), 17);
+  auto const from_removed = ft::read_history(daemon->port(), 1000, 17);
   REQUIRE_FALSE(from_removed.empty());
   CHECK(from_removed.front().id == first);
   // GET /facts/<id>: a removed fact is a 404 with a JSON error; the oldest kept is there.
@@ -240,7 +211,7 @@ TEST_CASE("retention: each local store keeps exactly the newest 1,000 of 50,000 
     REQUIRE(snapshot.has_value());
     CHECK(snapshot->type == "message");
     CHECK(snapshot->id == std::to_string(last));
-    CHECK(infos_of(snapshot->data) == newest);
+    CHECK(ft::infos_of_array(snapshot->data) == newest);
   }
   // A resume from the oldest kept: the rest, read from the store in chunks (catch-up).
   {
@@ -333,12 +304,12 @@ TEST_CASE("retention: facts older than --retain-age go while none arrives", "[re
   // tick, with no fact arriving.
   CHECK(ft::eventually([&] { return status_of(daemon->port(), "facts") == 0; }, 15s));
   CHECK(status_of(daemon->port(), "first_id") == 21);
-  CHECK(read_all(daemon->port()).empty());
+  CHECK(ft::read_history(daemon->port()).empty());
   CHECK(ft::get(daemon->port(), "/facts/20").result_int() == 404);
   CHECK(metric(daemon->port(), "factsd_retention_removed_total") == 20);
   auto const next = ft::post_fact(daemon->port(), R"({"info":"new"})", "application/json");
   CHECK(ft::seq_from_location(next) == 21);
-  auto const kept = read_all(daemon->port());
+  auto const kept = ft::read_history(daemon->port());
   REQUIRE(kept.size() == 1);
   CHECK(kept.front().id == 21);
   stop_cleanly(*daemon);
@@ -360,7 +331,7 @@ TEST_CASE("retention: on memory: facts past --retain-age go as the next fact arr
       },
       15s));
   CHECK(status_of(daemon->port(), "last_id") == posted);
-  for (auto const& f : read_all(daemon->port()))
+  for (auto const& f : ft::read_history(daemon->port()))
     CHECK(f.info == "new");
   stop_cleanly(*daemon);
 }
@@ -387,7 +358,7 @@ TEST_CASE("retention: kill -9 while the deleter works loses nothing newer than t
     auto const last = status_of(daemon->port(), "last_id");
     CHECK(last >= acknowledged.rbegin()->first);  // no acknowledged fact lost
     CHECK(status_of(daemon->port(), "first_id") == last - 999);
-    auto const kept = read_all(daemon->port());
+    auto const kept = ft::read_history(daemon->port());
     REQUIRE(kept.size() == 1000);
     for (std::size_t i = 0; i < kept.size(); ++i) {
       CHECK(kept[i].id == last - 999 + i);
@@ -423,7 +394,7 @@ TEST_CASE("retention: a database of an older factsd is converted to incremental 
   INFO("factsd stderr:\n" << err);
   CHECK(err.find("a one-time VACUUM rewrites the file") != std::string::npos);
   CHECK(status_of(daemon->port(), "first_id") == 1901);
-  CHECK(read_all(daemon->port()).size() == 100);
+  CHECK(ft::read_history(daemon->port()).size() == 100);
   stop_cleanly(*daemon);
   {
     SQLite::Database file(db, SQLite::OPEN_READONLY);

@@ -28,4 +28,11 @@ std::vector<received_fact> read_history(std::uint16_t port, std::size_t limit,
   throw std::runtime_error("GET /facts never returned an empty page");
 }
 
+std::vector<std::string> infos_of_array(std::string const& json_array) {
+  std::vector<std::string> out;
+  for (auto const& f : nlohmann::json::parse(json_array))
+    out.push_back(f.value("info", ""));
+  return out;
+}
+
 }  // namespace facts::test
