@@ -15,14 +15,16 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr std::string_view body = R"({"info": "expect", "source": "https://expect.example"})";
+constexpr std::string_view expect_body =
+    R"({"info": "expect", "source": "https://expect.example"})";
 
 /// A POST head with `Expect: 100-continue` and no body yet.
 std::string expecting_head(std::string_view target, std::string_view version,
                            std::string_view extra_headers = "Content-Type: application/json\r\n") {
   return std::string("POST ") + std::string(target) + " " + std::string(version) +
          "\r\nHost: 127.0.0.1\r\n" + std::string(extra_headers) +
-         "Content-Length: " + std::to_string(body.size()) + "\r\nExpect: 100-continue\r\n\r\n";
+         "Content-Length: " + std::to_string(expect_body.size()) +
+         "\r\nExpect: 100-continue\r\n\r\n";
 }
 
 bool has_continue(std::string const& bytes) {
@@ -71,7 +73,7 @@ TEST_CASE("protocol: an accepted POST with Expect gets 100 Continue, then its 20
     return got.find("\r\n\r\n") != std::string::npos;
   }) == raw_socket::io::ok);
   CHECK(client.received().rfind("HTTP/1.1 100 Continue\r\n\r\n", 0) == 0);
-  REQUIRE(client.send_all(body) == raw_socket::io::ok);
+  REQUIRE(client.send_all(expect_body) == raw_socket::io::ok);
   REQUIRE(client.read_until([](std::string const& got) {
     return got.find(" 201 ") != std::string::npos &&
            got.find("expect.example") != std::string::npos;
@@ -87,7 +89,7 @@ TEST_CASE("protocol: an HTTP/1.0 POST with Expect never gets 100 Continue", "[pr
   CHECK(client.read_until([](std::string const& got) { return !got.empty(); }, 1500ms) ==
         raw_socket::io::timeout);
   CHECK(client.received().empty());
-  REQUIRE(client.send_all(body) == raw_socket::io::ok);
+  REQUIRE(client.send_all(expect_body) == raw_socket::io::ok);
   CHECK(client.read_until_closed(10s));  // HTTP/1.0 without keep-alive: the answer, then the end
   INFO("received: " << client.received());
   CHECK_FALSE(has_continue(client.received()));
