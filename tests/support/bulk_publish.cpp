@@ -1,75 +1,63 @@
 #include "support/bulk_publish.hpp"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
+#include <cstdlib>
 #include <exception>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
+#include "support/raw_socket.hpp"
+
 namespace facts::test {
 
 namespace {
 
-using bulk_clock = std::chrono::steady_clock;
-
-/** Represents one keep-alive connection to factsd, closed with it. */
+/** Represents one keep-alive connection to factsd that reads its answers in order. */
 class bulk_connection {
  public:
-  bulk_connection(std::uint16_t port, bulk_clock::time_point deadline) : deadline_(deadline) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) fail("socket");
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr const*>(&addr), sizeof addr) != 0) fail("connect");
+  bulk_connection(std::uint16_t port, steady_clock::time_point deadline)
+      : deadline_(deadline), socket_(port, 0, left()) {
     int const one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ::setsockopt(socket_.fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
-  ~bulk_connection() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  bulk_connection(bulk_connection const&) = delete;
-  bulk_connection& operator=(bulk_connection const&) = delete;
 
-  void send_all(std::string const& bytes) {
-    std::size_t sent = 0;
-    while (sent < bytes.size()) {
-      wait_for(POLLOUT);
-      auto const n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-      if (n < 0 && errno != EINTR && errno != EAGAIN) fail("send");
-      if (n > 0) sent += static_cast<std::size_t>(n);
-    }
-  }
+  void send_all(std::string const& bytes) { check(socket_.send_all(bytes, left())); }
 
   /// The next answer's status and the id its Location names (0 without one).
   std::pair<int, std::uint64_t> read_answer() {
-    std::size_t head_end;
-    while ((head_end = buffer_.find("\r\n\r\n")) == std::string::npos)
-      receive();
-    std::string const head = buffer_.substr(0, head_end + 2);
+    std::size_t answer_end = 0;
+    check(socket_.read_until(
+        [&](std::string const& received) {
+          answer_end = end_of_answer(received, answered_);
+          return answer_end != 0;
+        },
+        left()));
+    std::string const head = socket_.received().substr(answered_, answer_end - answered_);
+    answered_ = answer_end;
     int const status = std::atoi(head.c_str() + std::min<std::size_t>(9, head.size()));
-    auto const body_length = std::strtoull(header(head, "Content-Length").c_str(), nullptr, 10);
     auto const location = header(head, "Location");
     std::uint64_t id = 0;
     if (location.rfind("/facts/", 0) == 0) id = std::strtoull(location.c_str() + 7, nullptr, 10);
-    while (buffer_.size() < head_end + 4 + body_length)
-      receive();
-    buffer_.erase(0, head_end + 4 + body_length);
     return {status, id};
   }
 
  private:
+  /// Where the answer that starts at `from` ends, or 0 while it has not all arrived.
+  static std::size_t end_of_answer(std::string const& received, std::size_t from) {
+    auto const head_end = received.find("\r\n\r\n", from);
+    if (head_end == std::string::npos) return 0;
+    auto const head = received.substr(from, head_end + 2 - from);
+    auto const end =
+        head_end + 4 + std::strtoull(header(head, "Content-Length").c_str(), nullptr, 10);
+    return received.size() >= end ? end : 0;
+  }
+
   static std::string header(std::string const& head, std::string const& name) {
     auto const at = head.find("\r\n" + name + ": ");
     if (at == std::string::npos) return {};
@@ -77,30 +65,20 @@ class bulk_connection {
     return head.substr(from, head.find("\r\n", from) - from);
   }
 
-  void receive() {
-    wait_for(POLLIN);
-    char chunk[16384];
-    auto const n = ::recv(fd_, chunk, sizeof chunk, 0);
-    if (n == 0) throw std::runtime_error("bulk_publish: factsd closed a connection");
-    if (n < 0 && errno != EINTR && errno != EAGAIN) fail("recv");
-    if (n > 0) buffer_.append(chunk, static_cast<std::size_t>(n));
+  std::chrono::milliseconds left() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - steady_clock::now());
   }
 
-  void wait_for(short events) {
-    auto const left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - bulk_clock::now());
-    if (left.count() <= 0) throw std::runtime_error("bulk_publish: the load took too long");
-    pollfd p{fd_, events, 0};
-    ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 1000)));
+  void check(raw_socket::io result) const {
+    if (result == raw_socket::io::closed)
+      throw std::runtime_error("bulk_publish: factsd closed a connection");
+    if (result == raw_socket::io::timeout)
+      throw std::runtime_error("bulk_publish: the load took too long");
   }
 
-  [[noreturn]] static void fail(char const* what) {
-    throw std::runtime_error(std::string("bulk_publish: ") + what + ": " + std::strerror(errno));
-  }
-
-  int fd_ = -1;
-  bulk_clock::time_point deadline_;
-  std::string buffer_;
+  steady_clock::time_point deadline_;
+  raw_socket socket_;
+  std::size_t answered_ = 0;  ///< how much of the socket's received bytes were answers read
 };
 
 std::string post_request(std::string const& info) {
@@ -115,7 +93,7 @@ std::string post_request(std::string const& info) {
 std::map<std::uint64_t, std::string> bulk_publish(std::uint16_t port, std::size_t count,
                                                   std::string const& tag,
                                                   bulk_publish_options opts) {
-  auto const deadline = bulk_clock::now() + opts.give_up_after;
+  auto const deadline = steady_clock::now() + opts.give_up_after;
   auto const connections = static_cast<std::size_t>(std::max(opts.connections, 1));
   auto const depth = static_cast<std::size_t>(std::max(opts.depth, 1));
   std::mutex mutex;
